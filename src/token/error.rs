@@ -1,0 +1,256 @@
+//! Why a request failed to authenticate: one variant per reason, each with a stable code.
+
+use std::fmt;
+
+/// An authentication failure.
+///
+/// [`AuthError::code`] is the stable snake_case reason used verbatim in logs, metrics, HTTP
+/// responses and the CLI; the variant's fields carry the evidence for the message. Nothing here
+/// holds the token or its signature.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The request carries no token in any configured source.
+    TokenMissing,
+    /// The token is not a well-formed compact JWS/JWT.
+    TokenMalformed {
+        /// What is wrong, for the message.
+        detail: String,
+    },
+    /// The token is longer than the configured limit; it was not parsed.
+    TokenTooLarge {
+        /// The token's length in bytes.
+        size: usize,
+        /// The configured limit in bytes.
+        limit: usize,
+    },
+    /// The token's `alg` is `none`, unknown, or not allowed for its issuer.
+    AlgorithmNotAllowed {
+        /// The `alg` header value as sent.
+        alg: String,
+    },
+    /// No configured issuer has this `iss` (or the token has none).
+    IssuerUnknown {
+        /// The token's `iss`, when present.
+        iss: Option<String>,
+    },
+    /// No key of the issuer matches the token's `kid` and algorithm.
+    KeyNotFound {
+        /// The token's `kid`, when present.
+        kid: Option<String>,
+        /// The token's algorithm.
+        alg: String,
+    },
+    /// A matching key exists, but the signature does not verify with it.
+    SignatureInvalid {
+        /// The token's `kid`, when present.
+        kid: Option<String>,
+        /// The token's algorithm.
+        alg: String,
+    },
+    /// `exp` is in the past, beyond the allowed clock skew.
+    TokenExpired {
+        /// The evaluation time (Unix seconds).
+        now: u64,
+        /// The token's `exp`.
+        exp: u64,
+        /// The allowed clock skew in seconds.
+        skew: u64,
+    },
+    /// `nbf` is in the future, beyond the allowed clock skew.
+    TokenNotYetValid {
+        /// The evaluation time (Unix seconds).
+        now: u64,
+        /// The token's `nbf`.
+        nbf: u64,
+        /// The allowed clock skew in seconds.
+        skew: u64,
+    },
+    /// `iat` is in the future, beyond the allowed clock skew.
+    TokenIssuedInFuture {
+        /// The evaluation time (Unix seconds).
+        now: u64,
+        /// The token's `iat`.
+        iat: u64,
+        /// The allowed clock skew in seconds.
+        skew: u64,
+    },
+    /// The issuer requires `exp` and the token has none.
+    ExpirationMissing,
+    /// `exp - iat` exceeds the issuer's maximum token lifetime (or `iat` is missing).
+    LifetimeTooLong {
+        /// `exp - iat` in seconds; `None` when `iat` is missing.
+        lifetime: Option<u64>,
+        /// The configured maximum in seconds.
+        max: u64,
+    },
+    /// None of the token's audiences is configured for its issuer.
+    AudienceMismatch {
+        /// The token's audiences (empty when it has no `aud`).
+        token_audiences: Vec<String>,
+    },
+    /// A claim validation rule or claim mapping failed.
+    ClaimValidationFailed {
+        /// The claim concerned.
+        claim: String,
+        /// What was expected, for the message.
+        detail: String,
+    },
+    /// The token was revoked by the policy bundle.
+    TokenRevoked {
+        /// Which revocation entry matched, for the message.
+        detail: String,
+    },
+    /// The issuer's keys are not available (not yet fetched, or never configured).
+    KeysUnavailable {
+        /// The issuer URL.
+        issuer: String,
+    },
+    /// Several tokens verified but name different users; the request cannot have one identity.
+    IdentityConflict {
+        /// The first user.
+        first: String,
+        /// The conflicting user.
+        second: String,
+    },
+}
+
+impl AuthError {
+    /// The stable snake_case reason code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthError::TokenMissing => "token_missing",
+            AuthError::TokenMalformed { .. } => "token_malformed",
+            AuthError::TokenTooLarge { .. } => "token_too_large",
+            AuthError::AlgorithmNotAllowed { .. } => "algorithm_not_allowed",
+            AuthError::IssuerUnknown { .. } => "issuer_unknown",
+            AuthError::KeyNotFound { .. } => "key_not_found",
+            AuthError::SignatureInvalid { .. } => "signature_invalid",
+            AuthError::TokenExpired { .. } => "token_expired",
+            AuthError::TokenNotYetValid { .. } => "token_not_yet_valid",
+            AuthError::TokenIssuedInFuture { .. } => "token_issued_in_future",
+            AuthError::ExpirationMissing => "expiration_missing",
+            AuthError::LifetimeTooLong { .. } => "lifetime_too_long",
+            AuthError::AudienceMismatch { .. } => "audience_mismatch",
+            AuthError::ClaimValidationFailed { .. } => "claim_validation_failed",
+            AuthError::TokenRevoked { .. } => "token_revoked",
+            AuthError::KeysUnavailable { .. } => "keys_unavailable",
+            AuthError::IdentityConflict { .. } => "identity_conflict",
+        }
+    }
+
+    /// Every reason code, for documentation and metrics pre-registration.
+    pub const CODES: [&'static str; 17] = [
+        "token_missing",
+        "token_malformed",
+        "token_too_large",
+        "algorithm_not_allowed",
+        "issuer_unknown",
+        "key_not_found",
+        "signature_invalid",
+        "token_expired",
+        "token_not_yet_valid",
+        "token_issued_in_future",
+        "expiration_missing",
+        "lifetime_too_long",
+        "audience_mismatch",
+        "claim_validation_failed",
+        "token_revoked",
+        "keys_unavailable",
+        "identity_conflict",
+    ];
+
+    pub(crate) fn malformed(detail: impl Into<String>) -> Self {
+        AuthError::TokenMalformed {
+            detail: detail.into(),
+        }
+    }
+
+    pub(crate) fn claim(claim: impl Into<String>, detail: impl Into<String>) -> Self {
+        AuthError::ClaimValidationFailed {
+            claim: claim.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+fn kid_text(kid: &Option<String>) -> String {
+    match kid {
+        Some(kid) => format!("kid {kid:?}"),
+        None => "no kid".to_string(),
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthError::TokenMissing => write!(f, "no bearer token in the request"),
+            AuthError::TokenMalformed { detail } => write!(f, "malformed token: {detail}"),
+            AuthError::TokenTooLarge { size, limit } => {
+                write!(f, "token is {size} bytes, over the {limit}-byte limit")
+            }
+            AuthError::AlgorithmNotAllowed { alg } => {
+                write!(f, "algorithm {alg:?} is not allowed for this issuer")
+            }
+            AuthError::IssuerUnknown { iss: Some(iss) } => write!(f, "unknown issuer {iss:?}"),
+            AuthError::IssuerUnknown { iss: None } => write!(f, "token has no iss claim"),
+            AuthError::KeyNotFound { kid, alg } => write!(
+                f,
+                "no key of the issuer matches {} and algorithm {alg}",
+                kid_text(kid)
+            ),
+            AuthError::SignatureInvalid { kid, alg } => write!(
+                f,
+                "signature does not verify ({}, algorithm {alg})",
+                kid_text(kid)
+            ),
+            AuthError::TokenExpired { now, exp, skew } => write!(
+                f,
+                "token expired at {exp}, now is {now} (clock skew {skew}s)"
+            ),
+            AuthError::TokenNotYetValid { now, nbf, skew } => write!(
+                f,
+                "token is not valid before {nbf}, now is {now} (clock skew {skew}s)"
+            ),
+            AuthError::TokenIssuedInFuture { now, iat, skew } => write!(
+                f,
+                "token issued in the future at {iat}, now is {now} (clock skew {skew}s)"
+            ),
+            AuthError::ExpirationMissing => write!(f, "token has no exp claim"),
+            AuthError::LifetimeTooLong {
+                lifetime: Some(lifetime),
+                max,
+            } => write!(
+                f,
+                "token lifetime {lifetime}s exceeds the maximum of {max}s"
+            ),
+            AuthError::LifetimeTooLong {
+                lifetime: None,
+                max,
+            } => write!(
+                f,
+                "token has no iat claim, so its lifetime cannot be checked against the maximum of {max}s"
+            ),
+            AuthError::AudienceMismatch { token_audiences } if token_audiences.is_empty() => {
+                write!(f, "token has no aud claim")
+            }
+            AuthError::AudienceMismatch { token_audiences } => write!(
+                f,
+                "token audiences {token_audiences:?} do not include a configured audience"
+            ),
+            AuthError::ClaimValidationFailed { claim, detail } => {
+                write!(f, "claim {claim:?}: {detail}")
+            }
+            AuthError::TokenRevoked { detail } => write!(f, "token revoked: {detail}"),
+            AuthError::KeysUnavailable { issuer } => {
+                write!(f, "keys for issuer {issuer:?} are not available")
+            }
+            AuthError::IdentityConflict { first, second } => write!(
+                f,
+                "the request's tokens name different users ({first:?} and {second:?})"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for AuthError {}

@@ -1,0 +1,462 @@
+//! Verification keys from JWKS documents (RFC 7517/7518/8037) and PEM public keys, and the
+//! signature check itself (jwt-simple, pure Rust).
+//!
+//! Parsing is strict: a key that claims a supported type but is broken is an error naming the
+//! key, because a silently dropped key is an outage that shows up only when a token uses it.
+//! Keys marked `use: enc` are skipped: they are not for signatures.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jwt_simple::prelude::*;
+use serde_json::Value;
+
+use super::{Algorithm, KeyFamily};
+
+/// Largest number of keys accepted in one key set.
+pub const MAX_KEYS: usize = 64;
+
+/// Why a key set could not be loaded. The message names the key (by index and `kid`) and the
+/// member at fault.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeySetError(pub String);
+
+impl fmt::Display for KeySetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for KeySetError {}
+
+enum Material {
+    Rsa(Box<RsaKeys>),
+    P256(ES256PublicKey),
+    P384(ES384PublicKey),
+    Ed25519(Ed25519PublicKey),
+    Hmac(Box<HmacKeys>),
+}
+
+struct RsaKeys {
+    rs256: RS256PublicKey,
+    rs384: RS384PublicKey,
+    rs512: RS512PublicKey,
+    ps256: PS256PublicKey,
+    ps384: PS384PublicKey,
+    ps512: PS512PublicKey,
+}
+
+struct HmacKeys {
+    hs256: HS256Key,
+    hs384: HS384Key,
+    hs512: HS512Key,
+}
+
+/// One verification key: its material, and the `kid` and `alg` it was published with.
+pub struct VerificationKey {
+    kid: Option<String>,
+    alg: Option<Algorithm>,
+    material: Material,
+}
+
+impl fmt::Debug for VerificationKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerificationKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("family", &self.family())
+            .finish()
+    }
+}
+
+impl VerificationKey {
+    /// The key id, when the key has one.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// The algorithm the key is restricted to, when its JWK said so.
+    pub fn alg(&self) -> Option<Algorithm> {
+        self.alg
+    }
+
+    /// The key's family.
+    pub fn family(&self) -> KeyFamily {
+        match self.material {
+            Material::Rsa(_) => KeyFamily::Rsa,
+            Material::P256(_) => KeyFamily::P256,
+            Material::P384(_) => KeyFamily::P384,
+            Material::Ed25519(_) => KeyFamily::Ed25519,
+            Material::Hmac(_) => KeyFamily::Hmac,
+        }
+    }
+
+    /// Whether this key may verify a token signed with `alg`: the family must agree, and so
+    /// must the JWK's own `alg` when it has one.
+    pub fn accepts(&self, alg: Algorithm) -> bool {
+        self.family() == alg.family() && self.alg.is_none_or(|own| own == alg)
+    }
+
+    /// Checks the signature of `token` with `alg`. Only the signature is checked here: claims
+    /// are validated by the caller, with the caller's clock.
+    pub(crate) fn verify_signature(&self, alg: Algorithm, token: &str) -> bool {
+        if !self.accepts(alg) {
+            return false;
+        }
+        // jwt-simple validates claims after the signature. Neutralise that: time is checked by
+        // meshguard with the caller's `now` (so jwt-simple must never read the wall clock), and
+        // iss/aud by the issuer configuration.
+        let options = VerificationOptions {
+            accept_future: true,
+            time_tolerance: Some(Duration::from_secs(0)),
+            artificial_time: Some(UnixTimeStamp::from_secs(0)),
+            max_token_length: None,
+            ..Default::default()
+        };
+        let o = Some(options);
+        let verified = match (&self.material, alg) {
+            (Material::Rsa(k), Algorithm::RS256) => {
+                k.rs256.verify_token::<NoCustomClaims>(token, o)
+            }
+            (Material::Rsa(k), Algorithm::RS384) => {
+                k.rs384.verify_token::<NoCustomClaims>(token, o)
+            }
+            (Material::Rsa(k), Algorithm::RS512) => {
+                k.rs512.verify_token::<NoCustomClaims>(token, o)
+            }
+            (Material::Rsa(k), Algorithm::PS256) => {
+                k.ps256.verify_token::<NoCustomClaims>(token, o)
+            }
+            (Material::Rsa(k), Algorithm::PS384) => {
+                k.ps384.verify_token::<NoCustomClaims>(token, o)
+            }
+            (Material::Rsa(k), Algorithm::PS512) => {
+                k.ps512.verify_token::<NoCustomClaims>(token, o)
+            }
+            (Material::P256(k), Algorithm::ES256) => k.verify_token::<NoCustomClaims>(token, o),
+            (Material::P384(k), Algorithm::ES384) => k.verify_token::<NoCustomClaims>(token, o),
+            (Material::Ed25519(k), Algorithm::EdDSA) => k.verify_token::<NoCustomClaims>(token, o),
+            (Material::Hmac(k), Algorithm::HS256) => {
+                k.hs256.verify_token::<NoCustomClaims>(token, o)
+            }
+            (Material::Hmac(k), Algorithm::HS384) => {
+                k.hs384.verify_token::<NoCustomClaims>(token, o)
+            }
+            (Material::Hmac(k), Algorithm::HS512) => {
+                k.hs512.verify_token::<NoCustomClaims>(token, o)
+            }
+            _ => return false,
+        };
+        verified.is_ok()
+    }
+}
+
+/// The keys of one issuer.
+#[derive(Debug, Default)]
+pub struct KeySet {
+    keys: Vec<VerificationKey>,
+}
+
+impl KeySet {
+    /// The keys, in the order they were configured.
+    pub fn keys(&self) -> &[VerificationKey] {
+        &self.keys
+    }
+
+    /// True when the set holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Adds every key of `other` to this set.
+    pub fn extend(&mut self, other: KeySet) {
+        self.keys.extend(other.keys);
+    }
+
+    /// The keys that may verify a token with this `kid` and `alg`: selection by `kid` first
+    /// (a key without a `kid` matches any), then by algorithm.
+    pub fn candidates<'s>(
+        &'s self,
+        kid: Option<&'s str>,
+        alg: Algorithm,
+    ) -> impl Iterator<Item = &'s VerificationKey> + 's {
+        self.keys.iter().filter(move |key| {
+            let kid_matches = match (kid, key.kid()) {
+                (Some(wanted), Some(own)) => wanted == own,
+                _ => true,
+            };
+            kid_matches && key.accepts(alg)
+        })
+    }
+
+    /// Parses a JWKS document (`{"keys": [...]}`). `allow_symmetric` admits `oct` keys, which
+    /// meshguard accepts only when the operator configures them explicitly.
+    pub fn from_jwks(document: &Value, allow_symmetric: bool) -> Result<KeySet, KeySetError> {
+        let keys = document
+            .get("keys")
+            .and_then(Value::as_array)
+            .ok_or_else(|| KeySetError("JWKS has no \"keys\" array".into()))?;
+        if keys.len() > MAX_KEYS {
+            return Err(KeySetError(format!(
+                "JWKS has {} keys, more than the limit of {MAX_KEYS}",
+                keys.len()
+            )));
+        }
+        let mut set = KeySet::default();
+        for (index, jwk) in keys.iter().enumerate() {
+            let label = key_label(index, jwk);
+            if let Some(key) = parse_jwk(jwk, allow_symmetric)
+                .map_err(|message| KeySetError(format!("{label}: {message}")))?
+            {
+                set.keys.push(key);
+            }
+        }
+        if set.keys.is_empty() {
+            return Err(KeySetError("JWKS has no signature keys".into()));
+        }
+        Ok(set)
+    }
+
+    /// Parses JWKS text.
+    pub fn from_jwks_str(text: &str, allow_symmetric: bool) -> Result<KeySet, KeySetError> {
+        let document: Value = serde_json::from_str(text)
+            .map_err(|e| KeySetError(format!("JWKS is not valid JSON: {e}")))?;
+        KeySet::from_jwks(&document, allow_symmetric)
+    }
+
+    /// Parses one or more PEM public keys (`PUBLIC KEY` SPKI blocks of RSA, P-256, P-384 or
+    /// Ed25519 keys, or `RSA PUBLIC KEY` PKCS#1 blocks), as the kube-apiserver's
+    /// `--service-account-key-file` takes them. PEM keys have no `kid` and match any.
+    pub fn from_pem(text: &str) -> Result<KeySet, KeySetError> {
+        let mut set = KeySet::default();
+        for (index, block) in pem_blocks(text)?.into_iter().enumerate() {
+            let key = parse_pem_block(&block)
+                .map_err(|message| KeySetError(format!("PEM block {index}: {message}")))?;
+            set.keys.push(key);
+        }
+        if set.keys.is_empty() {
+            return Err(KeySetError("no PEM public key found".into()));
+        }
+        if set.keys.len() > MAX_KEYS {
+            return Err(KeySetError(format!(
+                "{} PEM keys, more than the limit of {MAX_KEYS}",
+                set.keys.len()
+            )));
+        }
+        Ok(set)
+    }
+}
+
+fn key_label(index: usize, jwk: &Value) -> String {
+    match jwk.get("kid").and_then(Value::as_str) {
+        Some(kid) => format!("key {index} (kid {kid:?})"),
+        None => format!("key {index}"),
+    }
+}
+
+fn member<'v>(jwk: &'v Value, name: &str) -> Result<Option<&'v str>, String> {
+    match jwk.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(format!("\"{name}\" is not a string")),
+    }
+}
+
+fn required_bytes(jwk: &Value, name: &str) -> Result<Vec<u8>, String> {
+    let text = member(jwk, name)?.ok_or_else(|| format!("missing \"{name}\""))?;
+    URL_SAFE_NO_PAD
+        .decode(text)
+        .map_err(|_| format!("\"{name}\" is not base64url"))
+}
+
+/// Parses one JWK. `Ok(None)` is a key that is not for signatures (`use: enc`).
+fn parse_jwk(jwk: &Value, allow_symmetric: bool) -> Result<Option<VerificationKey>, String> {
+    if !jwk.is_object() {
+        return Err("is not a JSON object".into());
+    }
+    if member(jwk, "use")? == Some("enc") {
+        return Ok(None);
+    }
+    let kid = member(jwk, "kid")?.map(str::to_string);
+    let alg = match member(jwk, "alg")? {
+        None => None,
+        Some(name) => Some(
+            name.parse::<Algorithm>()
+                .map_err(|()| format!("unsupported \"alg\" {name:?}"))?,
+        ),
+    };
+    let kty = member(jwk, "kty")?.ok_or("missing \"kty\"")?;
+    let material = match kty {
+        "RSA" => {
+            let n = required_bytes(jwk, "n")?;
+            let e = required_bytes(jwk, "e")?;
+            rsa_keys(&n, &e)?
+        }
+        "EC" => {
+            let crv = member(jwk, "crv")?.ok_or("missing \"crv\"")?;
+            let x = required_bytes(jwk, "x")?;
+            let y = required_bytes(jwk, "y")?;
+            let width = match crv {
+                "P-256" => 32,
+                "P-384" => 48,
+                other => return Err(format!("unsupported EC curve {other:?}")),
+            };
+            if x.len() != width || y.len() != width {
+                return Err(format!("\"x\" and \"y\" must be {width} bytes for {crv}"));
+            }
+            let mut point = Vec::with_capacity(1 + 2 * width);
+            point.push(0x04);
+            point.extend_from_slice(&x);
+            point.extend_from_slice(&y);
+            if width == 32 {
+                Material::P256(
+                    ES256PublicKey::from_bytes(&point).map_err(|_| "point is not on P-256")?,
+                )
+            } else {
+                Material::P384(
+                    ES384PublicKey::from_bytes(&point).map_err(|_| "point is not on P-384")?,
+                )
+            }
+        }
+        "OKP" => {
+            let crv = member(jwk, "crv")?.ok_or("missing \"crv\"")?;
+            if crv != "Ed25519" {
+                return Err(format!("unsupported OKP curve {crv:?}"));
+            }
+            let x = required_bytes(jwk, "x")?;
+            if x.len() != 32 {
+                return Err("\"x\" must be 32 bytes for Ed25519".into());
+            }
+            Material::Ed25519(
+                Ed25519PublicKey::from_bytes(&x).map_err(|_| "invalid Ed25519 public key")?,
+            )
+        }
+        "oct" => {
+            if !allow_symmetric {
+                return Err(
+                    "symmetric (oct) keys are accepted only when configured explicitly".into(),
+                );
+            }
+            let k = required_bytes(jwk, "k")?;
+            if k.is_empty() {
+                return Err("\"k\" is empty".into());
+            }
+            hmac_keys(&k)
+        }
+        other => return Err(format!("unsupported \"kty\" {other:?}")),
+    };
+    let key = VerificationKey { kid, alg, material };
+    if let Some(alg) = alg {
+        if alg.family() != key.family() {
+            return Err(format!(
+                "\"alg\" {alg} does not fit a {kty} key{}",
+                match member(jwk, "crv") {
+                    Ok(Some(crv)) => format!(" on {crv}"),
+                    _ => String::new(),
+                }
+            ));
+        }
+    }
+    Ok(Some(key))
+}
+
+fn rsa_keys(n: &[u8], e: &[u8]) -> Result<Material, String> {
+    // jwt-simple enforces a 2048..=4096-bit modulus and e = 65537, and reports it here.
+    let bad = |e: jwt_simple::Error| format!("unusable RSA key: {e}");
+    Ok(Material::Rsa(Box::new(RsaKeys {
+        rs256: RS256PublicKey::from_components(n, e).map_err(bad)?,
+        rs384: RS384PublicKey::from_components(n, e).map_err(bad)?,
+        rs512: RS512PublicKey::from_components(n, e).map_err(bad)?,
+        ps256: PS256PublicKey::from_components(n, e).map_err(bad)?,
+        ps384: PS384PublicKey::from_components(n, e).map_err(bad)?,
+        ps512: PS512PublicKey::from_components(n, e).map_err(bad)?,
+    })))
+}
+
+fn hmac_keys(k: &[u8]) -> Material {
+    Material::Hmac(Box::new(HmacKeys {
+        hs256: HS256Key::from_bytes(k),
+        hs384: HS384Key::from_bytes(k),
+        hs512: HS512Key::from_bytes(k),
+    }))
+}
+
+/// Splits PEM text into its blocks, each with its BEGIN and END lines.
+fn pem_blocks(text: &str) -> Result<Vec<String>, KeySetError> {
+    let mut blocks = Vec::new();
+    let mut current: Option<(String, String)> = None;
+    for line in text.lines().map(str::trim) {
+        if let Some(label) = line
+            .strip_prefix("-----BEGIN ")
+            .and_then(|l| l.strip_suffix("-----"))
+        {
+            current = Some((label.to_string(), format!("{line}\n")));
+        } else if let Some(label) = line
+            .strip_prefix("-----END ")
+            .and_then(|l| l.strip_suffix("-----"))
+        {
+            match current.take() {
+                Some((open, mut block)) if open == label => {
+                    block.push_str(line);
+                    block.push('\n');
+                    blocks.push(block);
+                }
+                _ => return Err(KeySetError(format!("PEM END {label:?} without its BEGIN"))),
+            }
+        } else if let Some((_, block)) = current.as_mut() {
+            block.push_str(line);
+            block.push('\n');
+        }
+    }
+    if current.is_some() {
+        return Err(KeySetError("PEM block without its END line".into()));
+    }
+    Ok(blocks)
+}
+
+fn parse_pem_block(block: &str) -> Result<VerificationKey, String> {
+    let key = |material| VerificationKey {
+        kid: None,
+        alg: None,
+        material,
+    };
+    if block.starts_with("-----BEGIN CERTIFICATE-----") {
+        return Err(
+            "certificates are not supported: extract the public key with \
+                    `openssl x509 -pubkey -noout`"
+                .into(),
+        );
+    }
+    if block.starts_with("-----BEGIN RSA PUBLIC KEY-----")
+        || block.starts_with("-----BEGIN PUBLIC KEY-----")
+    {
+        if let Ok(rsa) = RS256PublicKey::from_pem(block) {
+            let c = rsa.to_components();
+            return rsa_keys(&c.n, &c.e).map(key);
+        }
+        if let Ok(k) = ES256PublicKey::from_pem(block) {
+            return Ok(key(Material::P256(k)));
+        }
+        if let Ok(k) = ES384PublicKey::from_pem(block) {
+            return Ok(key(Material::P384(k)));
+        }
+        if let Ok(k) = Ed25519PublicKey::from_pem(block) {
+            return Ok(key(Material::Ed25519(k)));
+        }
+        return Err(
+            "not an RSA (2048 to 4096 bits, e = 65537), P-256, P-384 or Ed25519 \
+                    public key"
+                .into(),
+        );
+    }
+    let label = block
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_matches('-')
+        .trim_start_matches("BEGIN ");
+    Err(format!(
+        "{label:?} is not a public key (expected PUBLIC KEY or RSA PUBLIC KEY)"
+    ))
+}

@@ -1,0 +1,29 @@
+//! Token authentication: from request headers to a verified Kubernetes user.
+//!
+//! One concept per file, after Envoy's jwt_authn and google/jwt_verify_lib:
+//! [`source`] finds tokens in a request, [`jws`] splits and decodes them without trusting them,
+//! [`jwk`] turns configured keys into verification keys, [`claims`] reads registered claims with
+//! precise errors, and [`verify`] puts it together in [`Authenticator`]. Every failure is an
+//! [`AuthError`] with a stable reason code.
+
+mod algorithm;
+pub mod claims;
+mod error;
+pub mod jwk;
+pub mod jws;
+pub mod source;
+mod verify;
+
+pub use algorithm::{Algorithm, KeyFamily};
+pub use error::AuthError;
+pub use jwk::{KeySet, KeySetError, VerificationKey};
+pub use source::{ExtractedToken, TokenSource};
+pub use verify::{Authenticated, Authenticator, IssuerVerifier};
+
+/// Defaults of the authentication configuration.
+pub mod verify_defaults {
+    /// Default bound on a token's size, in bytes.
+    pub const MAX_TOKEN_BYTES: usize = 8192;
+    /// Default clock skew, in seconds.
+    pub const CLOCK_SKEW_SECONDS: u64 = 60;
+}

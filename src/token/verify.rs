@@ -1,0 +1,196 @@
+//! The authenticator: a compiled set of issuers that turns a request's tokens into a user.
+//!
+//! Order of checks for one token, each with its own reason code:
+//! size → structure and header (`alg`, `crit`, `typ`) → `iss` selects the issuer → algorithm
+//! allowed for that issuer → key selection by `kid` then algorithm → signature → time claims →
+//! audience → claim validation rules → identity mapping.
+//!
+//! The signature is checked before the time and audience claims: until it verifies, nothing in
+//! the token is evidence of anything, and an attacker learns nothing from the reason code about
+//! the issuer's policy.
+
+use serde_json::{Map, Value};
+
+use super::claims::{RegisteredClaims, TimePolicy};
+use super::jws;
+use super::source::{extract, TokenSource};
+use super::{Algorithm, AuthError, KeySet};
+use crate::identity::{IdentityMapping, UserInfo};
+
+/// One trusted issuer, compiled from its configuration.
+#[derive(Debug)]
+pub struct IssuerVerifier {
+    /// The issuer URL; a token's `iss` must equal it exactly.
+    pub url: String,
+    /// Accepted audiences (any of them). Empty only for the legacy service-account issuer,
+    /// whose tokens carry no audience.
+    pub audiences: Vec<String>,
+    /// The issuer's verification keys.
+    pub keys: KeySet,
+    /// Algorithms accepted from this issuer.
+    pub algorithms: Vec<Algorithm>,
+    /// Time claim rules.
+    pub time: TimePolicy,
+    /// `claimValidationRules`: each claim must be a string equal to the required value.
+    pub claim_rules: Vec<(String, String)>,
+    /// How claims become a user.
+    pub identity: IdentityMapping,
+}
+
+/// A verified token: who it names, and the claims that said so.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Authenticated {
+    /// The issuer URL that verified it.
+    pub issuer: String,
+    /// The Kubernetes user.
+    pub user: UserInfo,
+    /// The registered claims, typed (`exp` bounds how long a result may be reused).
+    pub registered: RegisteredClaims,
+    /// Every claim of the token.
+    pub claims: Map<String, Value>,
+}
+
+/// The compiled authentication configuration.
+#[derive(Debug)]
+pub struct Authenticator {
+    issuers: Vec<IssuerVerifier>,
+    sources: Vec<TokenSource>,
+    max_token_bytes: usize,
+}
+
+impl Authenticator {
+    /// Builds an authenticator. `sources` are searched in order; `max_token_bytes` bounds each
+    /// token before it is parsed.
+    pub fn new(
+        issuers: Vec<IssuerVerifier>,
+        sources: Vec<TokenSource>,
+        max_token_bytes: usize,
+    ) -> Self {
+        Authenticator {
+            issuers,
+            sources,
+            max_token_bytes,
+        }
+    }
+
+    /// The configured issuers.
+    pub fn issuers(&self) -> &[IssuerVerifier] {
+        &self.issuers
+    }
+
+    /// The configured token sources.
+    pub fn sources(&self) -> &[TokenSource] {
+        &self.sources
+    }
+
+    /// Authenticates a request: finds every token the configured sources carry, verifies each
+    /// at `now` (Unix seconds), and returns the user.
+    ///
+    /// If a request carries several tokens, all must verify and all must name the same user:
+    /// a backend that reads a different token than we did must not meet one we did not check.
+    pub fn authenticate_request<K, V>(
+        &self,
+        headers: &[(K, V)],
+        path: &str,
+        now: u64,
+    ) -> Result<Authenticated, AuthError>
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let tokens = extract(&self.sources, headers, path)?;
+        let mut first: Option<Authenticated> = None;
+        for found in &tokens {
+            let verified = self.verify(&found.token, now)?;
+            match &first {
+                None => first = Some(verified),
+                Some(first) if first.user.username != verified.user.username => {
+                    return Err(AuthError::IdentityConflict {
+                        first: first.user.username.clone(),
+                        second: verified.user.username,
+                    })
+                }
+                Some(_) => {}
+            }
+        }
+        first.ok_or(AuthError::TokenMissing)
+    }
+
+    /// Verifies one token at `now` (Unix seconds).
+    pub fn verify(&self, token: &str, now: u64) -> Result<Authenticated, AuthError> {
+        let parsed = jws::decode(token, self.max_token_bytes)?;
+        let registered = RegisteredClaims::from_claims(&parsed.claims)?;
+        let issuer = match registered.iss.as_deref() {
+            None => return Err(AuthError::IssuerUnknown { iss: None }),
+            Some(iss) => self
+                .issuers
+                .iter()
+                .find(|issuer| issuer.url == iss)
+                .ok_or_else(|| AuthError::IssuerUnknown {
+                    iss: Some(iss.to_string()),
+                })?,
+        };
+        let alg = parsed.alg;
+        if !issuer.algorithms.contains(&alg) {
+            return Err(AuthError::AlgorithmNotAllowed {
+                alg: alg.to_string(),
+            });
+        }
+        if issuer.keys.is_empty() {
+            return Err(AuthError::KeysUnavailable {
+                issuer: issuer.url.clone(),
+            });
+        }
+        let kid = parsed.header.kid.as_deref();
+        let mut candidates = issuer.keys.candidates(kid, alg).peekable();
+        if candidates.peek().is_none() {
+            return Err(AuthError::KeyNotFound {
+                kid: parsed.header.kid.clone(),
+                alg: alg.to_string(),
+            });
+        }
+        if !candidates.any(|key| key.verify_signature(alg, token)) {
+            return Err(AuthError::SignatureInvalid {
+                kid: parsed.header.kid.clone(),
+                alg: alg.to_string(),
+            });
+        }
+
+        issuer.time.check(&registered, now)?;
+        if !issuer.audiences.is_empty()
+            && !registered
+                .aud
+                .iter()
+                .any(|aud| issuer.audiences.contains(aud))
+        {
+            return Err(AuthError::AudienceMismatch {
+                token_audiences: registered.aud.clone(),
+            });
+        }
+        for (claim, required) in &issuer.claim_rules {
+            match parsed.claims.get(claim) {
+                Some(Value::String(value)) if value == required => {}
+                Some(Value::String(value)) => {
+                    return Err(AuthError::claim(
+                        claim,
+                        format!("is {value:?}, required {required:?}"),
+                    ))
+                }
+                Some(_) => return Err(AuthError::claim(claim, "is not a string")),
+                None => {
+                    return Err(AuthError::claim(
+                        claim,
+                        format!("is not present, required {required:?}"),
+                    ))
+                }
+            }
+        }
+        let user = issuer.identity.user(&parsed.claims)?;
+        Ok(Authenticated {
+            issuer: issuer.url.clone(),
+            user,
+            registered,
+            claims: parsed.claims,
+        })
+    }
+}
