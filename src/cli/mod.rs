@@ -1,0 +1,67 @@
+//! Command-line parsing and dispatch. Exit codes: 0 yes/valid, 1 no/invalid, 2 usage or input
+//! error (bad file, bad configuration).
+
+mod files;
+mod keys;
+mod verify;
+
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "meshguard",
+    version,
+    about = "Kubernetes RBAC and JWT authentication for Envoy and Istio, offline"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Verify a token against a plugin configuration and print the user it names.
+    Verify(verify::VerifyArgs),
+    /// Sign a token (for development, demos and tests).
+    Mint(keys::MintArgs),
+    /// Generate a signing key: private PEM, public PEM and a JWKS.
+    Keygen(keys::KeygenArgs),
+}
+
+/// A failure that ends the command with exit code 2 and a message naming the problem.
+pub(crate) struct Failure(pub(crate) String);
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+pub(crate) fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Verify(args) => verify::run(args),
+        Command::Mint(args) => keys::mint(args),
+        Command::Keygen(args) => keys::keygen(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(Failure(message)) => {
+            eprintln!("meshguard: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The evaluation time: `--now` when given, else the system clock. Only the CLI reads a clock.
+pub(crate) fn now_or_clock(now: Option<u64>) -> u64 {
+    now.unwrap_or_else(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default()
+    })
+}
