@@ -1,0 +1,215 @@
+//! Shared test fixtures: committed keys, tokens minted from readable claims, configurations.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::path::PathBuf;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jwt_simple::prelude::*;
+use serde_json::{json, Map, Value};
+
+/// The fixed evaluation time of the tests: 2023-11-14T22:13:20Z.
+pub const NOW: u64 = 1_700_000_000;
+
+pub fn key_file(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/keys")
+        .join(name)
+}
+
+pub fn read_key(name: &str) -> String {
+    std::fs::read_to_string(key_file(name)).unwrap()
+}
+
+/// The JWK of a committed key, optionally without its `alg` (many real JWKS omit it).
+pub fn jwk(name: &str, keep_alg: bool) -> Value {
+    let jwks: Value = serde_json::from_str(&read_key(&format!("{name}.jwks.json"))).unwrap();
+    let mut key = jwks["keys"][0].clone();
+    if !keep_alg {
+        key.as_object_mut().unwrap().remove("alg");
+    }
+    key
+}
+
+fn claims_of(claims: Value) -> JWTClaims<Map<String, Value>> {
+    let Value::Object(custom) = claims else {
+        panic!("claims must be an object")
+    };
+    JWTClaims {
+        issued_at: None,
+        expires_at: None,
+        invalid_before: None,
+        issuer: None,
+        subject: None,
+        audiences: None,
+        jwt_id: None,
+        nonce: None,
+        custom,
+    }
+}
+
+/// Signs `claims` with the committed key `key` (e.g. `rs256`) using `alg`, with `kid` in the
+/// header when given.
+pub fn mint(key: &str, alg: &str, kid: Option<&str>, claims: Value) -> String {
+    let c = claims_of(claims);
+    macro_rules! pair {
+        ($t:ty) => {{
+            let mut k = <$t>::from_pem(&read_key(&format!("{key}.key.pem"))).unwrap();
+            if let Some(kid) = kid {
+                k = k.with_key_id(kid);
+            }
+            k.sign(c).unwrap()
+        }};
+    }
+    macro_rules! mac {
+        ($t:ty) => {{
+            let mut k =
+                <$t>::from_bytes(&std::fs::read(key_file(&format!("{key}.secret"))).unwrap());
+            if let Some(kid) = kid {
+                k = k.with_key_id(kid);
+            }
+            k.authenticate(c).unwrap()
+        }};
+    }
+    match alg {
+        "RS256" => pair!(RS256KeyPair),
+        "RS384" => pair!(RS384KeyPair),
+        "RS512" => pair!(RS512KeyPair),
+        "PS256" => pair!(PS256KeyPair),
+        "PS384" => pair!(PS384KeyPair),
+        "PS512" => pair!(PS512KeyPair),
+        "ES256" => pair!(ES256KeyPair),
+        "ES384" => pair!(ES384KeyPair),
+        "EdDSA" => pair!(Ed25519KeyPair),
+        "HS256" => mac!(HS256Key),
+        "HS384" => mac!(HS384Key),
+        "HS512" => mac!(HS512Key),
+        other => panic!("no such algorithm {other}"),
+    }
+}
+
+/// An unsigned token with an arbitrary header, for header-level attacks (`alg: none`, ...).
+pub fn forge(header: Value, claims: Value) -> String {
+    format!(
+        "{}.{}.c2lnbmF0dXJl",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    )
+}
+
+/// Replaces the payload of a signed token, keeping its header and signature.
+pub fn tamper(token: &str, claims: Value) -> String {
+    let parts: Vec<&str> = token.split('.').collect();
+    format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        parts[2]
+    )
+}
+
+pub const SA_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
+pub const IDP: &str = "https://idp.example.com";
+pub const LEGACY_FLAGS_IDP: &str = "https://legacy.example.com";
+
+/// The configuration most tests run under:
+/// - a service-account issuer (RS256 key `rsa-1`, audience `meshguard`, 1-day lifetime cap);
+/// - an OIDC issuer holding every key type (JWKs without `alg`), with claim mappings;
+/// - an OIDC issuer without claimMappings (legacy flag defaults);
+/// - the legacy `kubernetes/serviceaccount` issuer (PEM key, no exp required).
+pub fn standard_config() -> Value {
+    json!({
+        "authentication": {
+            "jwt": [
+                {
+                    "issuer": {"url": SA_ISSUER, "audiences": ["meshguard"]},
+                    "serviceAccountIssuer": true,
+                    "jwks": {"keys": [jwk("rs256", true)]},
+                    "maxTokenLifetimeSeconds": 86400
+                },
+                {
+                    "issuer": {"url": IDP, "audiences": ["meshguard", "dashboard"],
+                               "audienceMatchPolicy": "MatchAny"},
+                    "jwks": {"keys": [jwk("rs256", false), jwk("es256", false), jwk("es384", false),
+                                      jwk("ed25519", false), jwk("hs256", false)]},
+                    "claimValidationRules": [{"claim": "hd", "requiredValue": "example.com"}],
+                    "claimMappings": {
+                        "username": {"claim": "email", "prefix": "oidc:"},
+                        "groups": {"claim": "groups", "prefix": "oidc:"},
+                        "uid": {"claim": "sub"},
+                        "extra": [{"key": "example.com/team", "valueExpression": "claims.team"}]
+                    }
+                },
+                {
+                    "issuer": {"url": LEGACY_FLAGS_IDP, "audiences": ["meshguard"]},
+                    "jwks": {"keys": [jwk("es256", true)]}
+                },
+                {
+                    "issuer": {"url": "kubernetes/serviceaccount"},
+                    "serviceAccountIssuer": true,
+                    "publicKeys": read_key("rs256.pub.pem"),
+                    "requireExpiration": false
+                }
+            ]
+        }
+    })
+}
+
+pub fn authenticator(config: &Value) -> meshguard::token::Authenticator {
+    meshguard::config::PluginConfig::from_value(config.clone())
+        .unwrap()
+        .authenticator()
+        .unwrap()
+}
+
+/// Claims of a valid bound service-account token for `orders/api`, issued at NOW.
+pub fn sa_claims() -> Value {
+    json!({
+        "iss": SA_ISSUER,
+        "aud": ["meshguard"],
+        "sub": "system:serviceaccount:orders:api",
+        "iat": NOW, "nbf": NOW, "exp": NOW + 3600,
+        "jti": "7c0e-42",
+        "kubernetes.io": {
+            "namespace": "orders",
+            "serviceaccount": {"name": "api", "uid": "sa-uid-1"},
+            "pod": {"name": "api-7d9f", "uid": "pod-uid-1"},
+            "node": {"name": "node-a", "uid": "node-uid-1"}
+        }
+    })
+}
+
+/// Claims of a valid OIDC ID token for alice.
+pub fn oidc_claims() -> Value {
+    json!({
+        "iss": IDP,
+        "aud": "dashboard",
+        "sub": "u-1234",
+        "email": "alice@example.com",
+        "email_verified": true,
+        "hd": "example.com",
+        "groups": ["payments", "oncall"],
+        "team": "payments",
+        "iat": NOW, "exp": NOW + 600
+    })
+}
+
+/// `claims` with the members of `changes` replaced (a `null` removes the member).
+pub fn with(claims: &Value, changes: Value) -> Value {
+    let mut out = claims.clone();
+    for (k, v) in changes.as_object().unwrap() {
+        if v.is_null() {
+            out.as_object_mut().unwrap().remove(k);
+        } else {
+            out[k] = v.clone();
+        }
+    }
+    out
+}
