@@ -1,0 +1,124 @@
+//! Configuration refusals name the field at fault; the shipped configurations compile.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use meshguard::config::PluginConfig;
+use serde_json::{json, Value};
+
+/// One valid issuer entry to mutate.
+fn entry() -> Value {
+    json!({"issuer": {"url": IDP, "audiences": ["meshguard"]},
+           "jwks": {"keys": [jwk("es256", true)]}})
+}
+
+fn refusal(config: Value) -> String {
+    let text = config.to_string();
+    match PluginConfig::from_json(&text).and_then(|c| c.authenticator().map(|_| ())) {
+        Ok(()) => "accepted".into(),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn with_entry(change: impl FnOnce(&mut Value)) -> Value {
+    let mut e = entry();
+    change(&mut e);
+    json!({"authentication": {"jwt": [e]}})
+}
+
+#[test]
+fn configuration_refusals_name_the_field_truth_table() {
+    let cases: Vec<(&str, Value, &str)> = vec![
+        ("valid", with_entry(|_| {}), "accepted"),
+        ("unknown top-level key", json!({"authentication": {"jwt": [entry()]}, "authz": {}}), "unknown field `authz`"),
+        ("unknown issuer key", with_entry(|e| e["issuer"]["audience"] = json!("x")),
+            "authentication.jwt[0].issuer.audience: unknown field `audience`"),
+        ("wrong type", with_entry(|e| e["issuer"]["audiences"] = json!("meshguard")),
+            "authentication.jwt[0].issuer.audiences: invalid type"),
+        ("no issuers", json!({"authentication": {"jwt": []}}), "authentication.jwt: at least one issuer"),
+        ("no audiences", with_entry(|e| e["issuer"]["audiences"] = json!([])),
+            "authentication.jwt[0].issuer.audiences: at least one audience"),
+        ("two audiences without policy", with_entry(|e| e["issuer"]["audiences"] = json!(["a", "b"])),
+            "authentication.jwt[0].issuer.audienceMatchPolicy: must be MatchAny"),
+        ("unsupported audience policy", with_entry(|e| e["issuer"]["audienceMatchPolicy"] = json!("MatchAll")),
+            "authentication.jwt[0].issuer.audienceMatchPolicy: \"MatchAll\" is not supported"),
+        ("no keys", with_entry(|e| { e.as_object_mut().unwrap().remove("jwks"); }),
+            "authentication.jwt[0]: no keys"),
+        ("discovery not yet", with_entry(|e| e["issuer"]["discoveryURL"] = json!("https://idp/.well-known")),
+            "authentication.jwt[0].issuer.discoveryURL: fetching keys"),
+        ("CEL claim rule", with_entry(|e| e["claimValidationRules"] = json!([{"expression": "claims.hd == 'x'"}])),
+            "authentication.jwt[0].claimValidationRules[0].expression: CEL expressions are not supported"),
+        ("CEL user rule", with_entry(|e| e["userValidationRules"] = json!([{"expression": "!user.username.startsWith('x')"}])),
+            "authentication.jwt[0].userValidationRules: CEL"),
+        ("CEL username", with_entry(|e| e["claimMappings"] = json!({"username": {"expression": "claims.a + claims.b"}})),
+            "authentication.jwt[0].claimMappings.username.expression: CEL"),
+        ("extra key without domain", with_entry(|e| e["claimMappings"] = json!({"extra": [{"key": "team", "claim": "team"}]})),
+            "authentication.jwt[0].claimMappings.extra[0].key: \"team\" must be domain-prefixed"),
+        ("extra key reserved", with_entry(|e| e["claimMappings"] = json!({"extra": [{"key": "authentication.kubernetes.io/x", "claim": "x"}]})),
+            "reserved for Kubernetes"),
+        ("mappings on a service-account issuer", with_entry(|e| { e["serviceAccountIssuer"] = json!(true); e["claimMappings"] = json!({}); }),
+            "authentication.jwt[0].claimMappings: does not apply"),
+        ("unknown algorithm", with_entry(|e| e["algorithms"] = json!(["ES256", "none"])),
+            "authentication.jwt[0].algorithms[1]: \"none\" is not a supported algorithm"),
+        ("algorithm without a key", with_entry(|e| e["algorithms"] = json!(["RS256"])),
+            "authentication.jwt[0].algorithms[0]: RS256 is allowed but no configured key"),
+        ("broken JWK", with_entry(|e| e["jwks"] = json!({"keys": [{"kty": "EC", "crv": "P-256", "x": "AAAA", "y": "AAAA"}]})),
+            "authentication.jwt[0].jwks: key 0: \"x\" and \"y\" must be 32 bytes"),
+        ("weak RSA key", with_entry(|e| e["jwks"] = json!({"keys": [{"kty": "RSA", "n": "wQ", "e": "AQAB"}]})),
+            "authentication.jwt[0].jwks: key 0: unusable RSA key"),
+        ("bad PEM", with_entry(|e| { e.as_object_mut().unwrap().remove("jwks"); e["publicKeys"] = json!("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"); }),
+            "authentication.jwt[0].publicKeys: PEM block 0"),
+        ("duplicate issuer", json!({"authentication": {"jwt": [entry(), entry()]}}),
+            "authentication.jwt[1].issuer.url: duplicate issuer"),
+        ("skew too large", json!({"authentication": {"jwt": [entry()], "clockSkewSeconds": 3600}}),
+            "authentication.clockSkewSeconds: 3600 is more than the maximum"),
+        ("token limit too small", json!({"authentication": {"jwt": [entry()], "maxTokenBytes": 10}}),
+            "authentication.maxTokenBytes: 10 is outside"),
+        ("wrong kind", json!({"authentication": {"kind": "Foo", "jwt": [entry()]}}),
+            "authentication.kind: must be AuthenticationConfiguration"),
+    ];
+    for (name, config, want) in cases {
+        let got = refusal(config);
+        assert!(
+            got.contains(want),
+            "{name}: got {got:?}, want it to contain {want:?}"
+        );
+    }
+}
+
+#[test]
+fn an_apiserver_authentication_configuration_pastes_in_as_it_is() {
+    // The shape of a kube-apiserver --authentication-config file, plus inline keys.
+    let config = json!({"authentication": {
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "AuthenticationConfiguration",
+        "jwt": [{
+            "issuer": {"url": IDP, "audiences": ["meshguard", "kubectl"], "audienceMatchPolicy": "MatchAny"},
+            "claimValidationRules": [{"claim": "hd", "requiredValue": "example.com"}],
+            "claimMappings": {
+                "username": {"claim": "email", "prefix": ""},
+                "groups": {"claim": "groups", "prefix": ""},
+                "uid": {"claim": "sub"},
+                "extra": [{"key": "example.com/tenant", "valueExpression": "claims.tenant"}]
+            },
+            "jwks": {"keys": [jwk("es256", true)]}
+        }]
+    }});
+    assert_eq!(refusal(config), "accepted");
+}
+
+#[test]
+fn the_demo_configuration_compiles_and_trusts_the_development_keys() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/demo-config.yaml");
+    let value: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let auth = PluginConfig::from_value(value)
+        .unwrap()
+        .authenticator()
+        .unwrap();
+    let token = mint("rs256", "RS256", Some("rsa-1"), sa_claims());
+    assert_eq!(
+        auth.verify(&token, NOW).unwrap().user.username,
+        "system:serviceaccount:orders:api"
+    );
+}
