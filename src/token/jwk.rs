@@ -1,9 +1,11 @@
 //! Verification keys from JWKS documents (RFC 7517/7518/8037) and PEM public keys, and the
 //! signature check itself (jwt-simple, pure Rust).
 //!
-//! Parsing is strict: a key that claims a supported type but is broken is an error naming the
-//! key, because a silently dropped key is an outage that shows up only when a token uses it.
-//! Keys marked `use: enc` are skipped: they are not for signatures.
+//! Parsing is strict where it matters: a key of a supported type that is broken is an error
+//! naming the key, because a silently dropped key is an outage that shows up only when a token
+//! uses it. Keys meshguard does not implement (another `kty`, a P-521 or X25519 curve, an
+//! unknown `alg`) and keys marked `use: enc` are skipped, as jwt_verify_lib does: one exotic key
+//! in an identity provider's JWKS must not take the whole issuer down.
 
 use std::fmt;
 
@@ -213,7 +215,11 @@ impl KeySet {
             }
         }
         if set.keys.is_empty() {
-            return Err(KeySetError("JWKS has no signature keys".into()));
+            return Err(KeySetError(
+                "JWKS has no signature key of a supported type (RSA, EC P-256/P-384, \
+                 Ed25519, oct)"
+                    .into(),
+            ));
         }
         Ok(set)
     }
@@ -281,10 +287,10 @@ fn parse_jwk(jwk: &Value, allow_symmetric: bool) -> Result<Option<VerificationKe
     let kid = member(jwk, "kid")?.map(str::to_string);
     let alg = match member(jwk, "alg")? {
         None => None,
-        Some(name) => Some(
-            name.parse::<Algorithm>()
-                .map_err(|()| format!("unsupported \"alg\" {name:?}"))?,
-        ),
+        Some(name) => match name.parse::<Algorithm>() {
+            Ok(alg) => Some(alg),
+            Err(()) => return Ok(None),
+        },
     };
     let kty = member(jwk, "kty")?.ok_or("missing \"kty\"")?;
     let material = match kty {
@@ -294,13 +300,22 @@ fn parse_jwk(jwk: &Value, allow_symmetric: bool) -> Result<Option<VerificationKe
             rsa_keys(&n, &e)?
         }
         "EC" => {
-            let crv = member(jwk, "crv")?.ok_or("missing \"crv\"")?;
             let x = required_bytes(jwk, "x")?;
             let y = required_bytes(jwk, "y")?;
+            // RFC 7518 requires crv; when it is missing, the algorithm (or else the coordinate
+            // size) names the curve. The point is validated on that curve either way.
+            let crv = match (member(jwk, "crv")?, alg) {
+                (Some(crv), _) => crv,
+                (None, Some(Algorithm::ES256)) => "P-256",
+                (None, Some(Algorithm::ES384)) => "P-384",
+                (None, _) if x.len() == 32 => "P-256",
+                (None, _) if x.len() == 48 => "P-384",
+                (None, _) => return Err("missing \"crv\"".into()),
+            };
             let width = match crv {
                 "P-256" => 32,
                 "P-384" => 48,
-                other => return Err(format!("unsupported EC curve {other:?}")),
+                _ => return Ok(None),
             };
             if x.len() != width || y.len() != width {
                 return Err(format!("\"x\" and \"y\" must be {width} bytes for {crv}"));
@@ -322,7 +337,7 @@ fn parse_jwk(jwk: &Value, allow_symmetric: bool) -> Result<Option<VerificationKe
         "OKP" => {
             let crv = member(jwk, "crv")?.ok_or("missing \"crv\"")?;
             if crv != "Ed25519" {
-                return Err(format!("unsupported OKP curve {crv:?}"));
+                return Ok(None);
             }
             let x = required_bytes(jwk, "x")?;
             if x.len() != 32 {
@@ -344,7 +359,7 @@ fn parse_jwk(jwk: &Value, allow_symmetric: bool) -> Result<Option<VerificationKe
             }
             hmac_keys(&k)
         }
-        other => return Err(format!("unsupported \"kty\" {other:?}")),
+        _ => return Ok(None),
     };
     let key = VerificationKey { kid, alg, material };
     if let Some(alg) = alg {
