@@ -6,6 +6,9 @@ use clap::Args;
 use jwt_simple::prelude::*;
 use serde_json::{Map, Value};
 
+use meshguard::token::mint::sign;
+use meshguard::token::Algorithm;
+
 use super::{files, now_or_clock, Failure};
 
 #[derive(Args)]
@@ -74,61 +77,20 @@ fn claims_from(args: &MintArgs, now: u64) -> Result<Map<String, Value>, Failure>
     Ok(claims)
 }
 
-fn raw_claims(custom: Map<String, Value>) -> JWTClaims<Map<String, Value>> {
-    JWTClaims {
-        issued_at: None,
-        expires_at: None,
-        invalid_before: None,
-        issuer: None,
-        subject: None,
-        audiences: None,
-        jwt_id: None,
-        nonce: None,
-        custom,
-    }
-}
-
 pub(crate) fn mint(args: MintArgs) -> Result<ExitCode, Failure> {
     let now = now_or_clock(args.now);
-    let claims = raw_claims(claims_from(&args, now)?);
-    let key_text = std::fs::read(&args.key).map_err(|e| Failure(format!("{}: {e}", args.key)))?;
-    let pem = String::from_utf8_lossy(&key_text).to_string();
-    let kid = args.kid.as_deref();
-    let alg = args.alg.as_deref();
-    let token = match alg {
-        Some("HS256") => with_kid(HS256Key::from_bytes(&key_text), kid, HS256Key::with_key_id).authenticate(claims)?,
-        Some("HS384") => with_kid(HS384Key::from_bytes(&key_text), kid, HS384Key::with_key_id).authenticate(claims)?,
-        Some("HS512") => with_kid(HS512Key::from_bytes(&key_text), kid, HS512Key::with_key_id).authenticate(claims)?,
-        Some("RS256") | None if RS256KeyPair::from_pem(&pem).is_ok() => {
-            with_kid(RS256KeyPair::from_pem(&pem)?, kid, RS256KeyPair::with_key_id).sign(claims)?
-        }
-        Some("RS384") => with_kid(RS384KeyPair::from_pem(&pem)?, kid, RS384KeyPair::with_key_id).sign(claims)?,
-        Some("RS512") => with_kid(RS512KeyPair::from_pem(&pem)?, kid, RS512KeyPair::with_key_id).sign(claims)?,
-        Some("PS256") => with_kid(PS256KeyPair::from_pem(&pem)?, kid, PS256KeyPair::with_key_id).sign(claims)?,
-        Some("PS384") => with_kid(PS384KeyPair::from_pem(&pem)?, kid, PS384KeyPair::with_key_id).sign(claims)?,
-        Some("PS512") => with_kid(PS512KeyPair::from_pem(&pem)?, kid, PS512KeyPair::with_key_id).sign(claims)?,
-        Some("ES256") | None if ES256KeyPair::from_pem(&pem).is_ok() => {
-            with_kid(ES256KeyPair::from_pem(&pem)?, kid, ES256KeyPair::with_key_id).sign(claims)?
-        }
-        Some("ES384") | None if ES384KeyPair::from_pem(&pem).is_ok() => {
-            with_kid(ES384KeyPair::from_pem(&pem)?, kid, ES384KeyPair::with_key_id).sign(claims)?
-        }
-        Some("EdDSA") | None if Ed25519KeyPair::from_pem(&pem).is_ok() => {
-            with_kid(Ed25519KeyPair::from_pem(&pem)?, kid, Ed25519KeyPair::with_key_id).sign(claims)?
-        }
-        Some(other) => {
-            return Err(Failure(format!(
-                "{}: not a private key for {other} (supported: RS/PS 256/384/512, ES256, ES384, EdDSA, HS256/384/512)",
-                args.key
-            )))
-        }
-        None => {
-            return Err(Failure(format!(
-                "{}: not an RSA, P-256, P-384 or Ed25519 private key in PEM (for HMAC pass --alg HS256)",
-                args.key
-            )))
-        }
+    let claims = claims_from(&args, now)?;
+    let key = std::fs::read(&args.key).map_err(|e| Failure(format!("{}: {e}", args.key)))?;
+    let alg = match args.alg.as_deref() {
+        None => None,
+        Some(name) => Some(name.parse::<Algorithm>().map_err(|()| {
+            Failure(format!(
+                "--alg {name}: supported are RS/PS 256/384/512, ES256, ES384, EdDSA, HS256/384/512"
+            ))
+        })?),
     };
+    let token = sign(&key, alg, args.kid.as_deref(), claims)
+        .map_err(|e| Failure(format!("{}: {e}", args.key)))?;
     println!("{token}");
     Ok(ExitCode::SUCCESS)
 }

@@ -11,6 +11,7 @@ pub mod claims;
 mod error;
 pub mod jwk;
 pub mod jws;
+pub mod mint;
 pub mod source;
 mod verify;
 
