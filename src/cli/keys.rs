@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use meshguard::token::mint::sign;
 use meshguard::token::Algorithm;
 
-use super::{files, now_or_clock, Failure};
+use super::{files, now_or_clock, print_line, Failure};
 
 #[derive(Args)]
 pub(crate) struct MintArgs {
@@ -91,7 +91,7 @@ pub(crate) fn mint(args: MintArgs) -> Result<ExitCode, Failure> {
     };
     let token = sign(&key, alg, args.kid.as_deref(), claims)
         .map_err(|e| Failure(format!("{}: {e}", args.key)))?;
-    println!("{token}");
+    print_line(&token);
     Ok(ExitCode::SUCCESS)
 }
 

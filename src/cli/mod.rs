@@ -56,6 +56,14 @@ pub(crate) fn run() -> ExitCode {
     }
 }
 
+/// Prints a line to standard output. A closed pipe (`meshguard verify … | head`) is not an
+/// error worth a panic: the reader has what it wanted.
+pub(crate) fn print_line(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
+}
+
 /// The evaluation time: `--now` when given, else the system clock. Only the CLI reads a clock.
 pub(crate) fn now_or_clock(now: Option<u64>) -> u64 {
     now.unwrap_or_else(|| {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Args;
 use serde_json::json;
 
-use super::{files, now_or_clock, Failure};
+use super::{files, now_or_clock, print_line, Failure};
 
 #[derive(Args)]
 pub(crate) struct VerifyArgs {
@@ -45,6 +45,6 @@ pub(crate) fn run(args: VerifyArgs) -> Result<ExitCode, Failure> {
             ExitCode::from(1),
         ),
     };
-    println!("{}", serde_json::to_string_pretty(&verdict)?);
+    print_line(&serde_json::to_string_pretty(&verdict)?);
     Ok(code)
 }
