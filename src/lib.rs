@@ -13,6 +13,9 @@
 //! into an [`token::Authenticator`] once, then call [`token::Authenticator::authenticate_request`]
 //! for every request.
 
+pub mod bundle;
 pub mod config;
 pub mod identity;
+pub mod rbac;
+pub mod request_info;
 pub mod token;

@@ -16,6 +16,7 @@ pub mod source;
 mod verify;
 
 pub use algorithm::{Algorithm, KeyFamily};
+pub use claims::RegisteredClaims;
 pub use error::AuthError;
 pub use jwk::{KeySet, KeySetError, VerificationKey};
 pub use source::{ExtractedToken, TokenSource};

@@ -1,0 +1,559 @@
+//! The policy bundle: RBAC objects, a revocation list and guardrails, loaded and validated as
+//! the kube-apiserver would validate the objects, with a content revision.
+//!
+//! A bundle is read from any mix of: `PolicyBundle` documents (the canonical form that
+//! `meshguard bundle build` writes), Kubernetes `List`s (`kubectl get … -o yaml`), JSON arrays
+//! and single RBAC objects. Every problem is reported with its source, object and field; a
+//! bundle with any problem is refused as a whole.
+
+mod guardrails;
+mod revocation;
+pub mod validate;
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use guardrails::{
+    ClusterRoleBindingAllowList, CreateDelete, Enforcement, Guardrails, ProtectedNamespaces,
+    Switch, Violation,
+};
+pub use revocation::{IssuedBefore, RevocationList, Revocations};
+
+use crate::rbac::aggregation::resolve_aggregation;
+use crate::rbac::types::{ClusterRole, Role, RoleBinding, RBAC_API_VERSION};
+use crate::rbac::{Authorizer, RbacObjects};
+
+/// `apiVersion` of bundle documents.
+pub const BUNDLE_API_VERSION: &str = "meshguard.io/v1alpha1";
+/// `kind` of bundle documents.
+pub const BUNDLE_KIND: &str = "PolicyBundle";
+
+/// One problem in a bundle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BundleError {
+    /// Where the object came from (file and document, or `bundle`).
+    pub source: String,
+    /// The object (`RoleBinding orders/view`), or empty for the document itself.
+    pub object: String,
+    /// The field path inside the object, or empty.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for BundleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<&str> = [&self.source, &self.object, &self.field]
+            .into_iter()
+            .map(String::as_str)
+            .filter(|p| !p.is_empty())
+            .collect();
+        if parts.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", parts.join(": "), self.message)
+        }
+    }
+}
+
+/// Every problem of a refused bundle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BundleErrors(pub Vec<BundleError>);
+
+impl fmt::Display for BundleErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A loaded, validated bundle, in canonical order (each list sorted by namespace and name),
+/// with ClusterRole aggregation resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bundle {
+    /// The RBAC objects.
+    pub rbac: RbacObjects,
+    /// The revocation list.
+    pub revocations: Revocations,
+    /// The guardrails written in the bundle, if any.
+    pub guardrails: Option<Guardrails>,
+    /// `sha256:` and the hex digest of the canonical JSON form (without the revision).
+    pub revision: String,
+    /// Guardrail violations in `warn` mode.
+    pub warnings: Vec<Violation>,
+}
+
+/// A compiled bundle: what the request path uses.
+#[derive(Clone, Debug, Default)]
+pub struct Policy {
+    /// The RBAC authorizer.
+    pub authorizer: Authorizer,
+    /// The revocation list.
+    pub revocations: RevocationList,
+    /// The bundle revision decisions report.
+    pub revision: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct BundleDocument {
+    api_version: String,
+    #[allow(dead_code)]
+    kind: String,
+    #[serde(default)]
+    revision: Option<String>,
+    #[serde(default)]
+    roles: Vec<Value>,
+    #[serde(default)]
+    cluster_roles: Vec<Value>,
+    #[serde(default)]
+    role_bindings: Vec<Value>,
+    #[serde(default)]
+    cluster_role_bindings: Vec<Value>,
+    #[serde(default)]
+    revocations: Option<Revocations>,
+    #[serde(default)]
+    guardrails: Option<Guardrails>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ListDocument {
+    #[allow(dead_code)]
+    api_version: Option<String>,
+    #[allow(dead_code)]
+    kind: String,
+    #[allow(dead_code)]
+    #[serde(default)]
+    metadata: Option<Value>,
+    #[serde(default)]
+    items: Vec<Value>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CanonicalBundle<'a> {
+    api_version: &'a str,
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revision: Option<&'a str>,
+    roles: &'a [Role],
+    cluster_roles: &'a [ClusterRole],
+    role_bindings: &'a [RoleBinding],
+    cluster_role_bindings: &'a [RoleBinding],
+    #[serde(skip_serializing_if = "Revocations::is_empty")]
+    revocations: &'a Revocations,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    guardrails: Option<&'a Guardrails>,
+}
+
+/// Reads documents into a bundle.
+#[derive(Debug, Default)]
+pub struct BundleBuilder {
+    objects: RbacObjects,
+    revocations: Revocations,
+    guardrails: Option<Guardrails>,
+    guardrails_override: Option<Guardrails>,
+    declared_revisions: Vec<(String, String, Value)>,
+    errors: Vec<BundleError>,
+}
+
+fn error(source: &str, object: &str, field: &str, message: impl Into<String>) -> BundleError {
+    BundleError {
+        source: source.to_owned(),
+        object: object.to_owned(),
+        field: field.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// `Kind namespace/name` from a raw object, as well as can be read before it is parsed.
+fn describe_raw(kind: &str, value: &Value) -> String {
+    let meta = value.get("metadata");
+    let text = |key: &str| {
+        meta.and_then(|m| m.get(key))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (namespace, name) = (text("namespace"), text("name"));
+    match (namespace.is_empty(), name.is_empty()) {
+        (_, true) => format!("{kind} (unnamed)"),
+        (true, false) => format!("{kind} {name}"),
+        (false, false) => format!("{kind} {namespace}/{name}"),
+    }
+}
+
+impl BundleBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        BundleBuilder::default()
+    }
+
+    /// Uses these guardrails instead of any written in the documents (`lint --guardrails`).
+    pub fn with_guardrails(mut self, guardrails: Guardrails) -> Self {
+        self.guardrails_override = Some(guardrails);
+        self
+    }
+
+    /// Adds one parsed document (a bundle, a List, an array, one object, or null for an
+    /// empty YAML document). `source` names it in errors.
+    pub fn add_document(&mut self, source: &str, value: Value) {
+        match value {
+            Value::Null => {}
+            Value::Array(items) => {
+                for (i, item) in items.into_iter().enumerate() {
+                    self.add_document(&format!("{source}[{i}]"), item);
+                }
+            }
+            Value::Object(ref map) => {
+                let kind = map.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
+                match kind.as_str() {
+                    BUNDLE_KIND => self.add_bundle_document(source, value),
+                    "List" => match serde_path_to_error::deserialize::<_, ListDocument>(value) {
+                        Ok(list) => {
+                            for (i, item) in list.items.into_iter().enumerate() {
+                                self.add_document(&format!("{source}: items[{i}]"), item);
+                            }
+                        }
+                        Err(e) => self.errors.push(error(
+                            source,
+                            "List",
+                            &e.path().to_string(),
+                            e.inner().to_string(),
+                        )),
+                    },
+                    "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding" => {
+                        self.add_object(source, &kind, value);
+                    }
+                    "" => self.errors.push(error(
+                        source,
+                        "",
+                        "kind",
+                        "Required value: expected an RBAC object, a List or a PolicyBundle",
+                    )),
+                    other => self.errors.push(error(
+                        source,
+                        &describe_raw(other, &value),
+                        "kind",
+                        format!(
+                            "Unsupported value {other:?}: supported values: \"Role\", \"ClusterRole\", \"RoleBinding\", \"ClusterRoleBinding\", \"List\", \"{BUNDLE_KIND}\""
+                        ),
+                    )),
+                }
+            }
+            _ => self.errors.push(error(
+                source,
+                "",
+                "",
+                "expected an RBAC object, a List or a PolicyBundle",
+            )),
+        }
+    }
+
+    fn add_bundle_document(&mut self, source: &str, value: Value) {
+        let declared = value.get("revision").and_then(Value::as_str).map(str::to_owned);
+        if let Some(declared) = declared {
+            let mut unstamped = value.clone();
+            if let Some(map) = unstamped.as_object_mut() {
+                map.remove("revision");
+            }
+            self.declared_revisions.push((source.to_owned(), declared, unstamped));
+        }
+        let document = match serde_path_to_error::deserialize::<_, BundleDocument>(value) {
+            Ok(document) => document,
+            Err(e) => {
+                self.errors.push(error(source, BUNDLE_KIND, &e.path().to_string(), e.inner().to_string()));
+                return;
+            }
+        };
+        if document.api_version != BUNDLE_API_VERSION {
+            self.errors.push(error(
+                source,
+                BUNDLE_KIND,
+                "apiVersion",
+                format!(
+                    "Unsupported value {:?}: supported values: \"{BUNDLE_API_VERSION}\"",
+                    document.api_version
+                ),
+            ));
+        }
+        let _ = document.revision;
+        let lists = [
+            ("Role", "roles", document.roles),
+            ("ClusterRole", "clusterRoles", document.cluster_roles),
+            ("RoleBinding", "roleBindings", document.role_bindings),
+            ("ClusterRoleBinding", "clusterRoleBindings", document.cluster_role_bindings),
+        ];
+        for (kind, field, items) in lists {
+            for (i, mut item) in items.into_iter().enumerate() {
+                let item_source = format!("{source}: {field}[{i}]");
+                match item.get("kind").and_then(Value::as_str) {
+                    Some(written) if written != kind => {
+                        self.errors.push(error(
+                            &item_source,
+                            &describe_raw(kind, &item),
+                            "kind",
+                            format!("Invalid value {written:?}: the {field} list holds {kind} objects"),
+                        ));
+                        continue;
+                    }
+                    Some(_) => {}
+                    None => {
+                        if let Some(map) = item.as_object_mut() {
+                            map.insert("kind".into(), Value::String(kind.to_owned()));
+                        }
+                    }
+                }
+                self.add_object(&item_source, kind, item);
+            }
+        }
+        if let Some(revocations) = document.revocations {
+            self.revocations.extend(revocations);
+        }
+        if let Some(guardrails) = document.guardrails {
+            if self.guardrails.is_some() {
+                self.errors.push(error(
+                    source,
+                    BUNDLE_KIND,
+                    "guardrails",
+                    "Duplicate value: guardrails are already set by another document",
+                ));
+            } else {
+                self.guardrails = Some(guardrails);
+            }
+        }
+    }
+
+    fn add_object(&mut self, source: &str, kind: &str, value: Value) {
+        let object = describe_raw(kind, &value);
+        if let Some(version) = value.get("apiVersion") {
+            if version.as_str() != Some(RBAC_API_VERSION) {
+                self.errors.push(error(
+                    source,
+                    &object,
+                    "apiVersion",
+                    format!("Unsupported value {version}: supported values: \"{RBAC_API_VERSION}\""),
+                ));
+                return;
+            }
+        }
+        let mut failed = |e: serde_path_to_error::Error<serde_json::Error>| {
+            self.errors.push(error(source, &object, &e.path().to_string(), e.inner().to_string()));
+        };
+        let problems = match kind {
+            "Role" => match serde_path_to_error::deserialize::<_, Role>(value) {
+                Ok(mut role) => {
+                    role.api_version = Some(RBAC_API_VERSION.into());
+                    role.kind = Some(kind.into());
+                    let problems = validate::validate_role(&role);
+                    self.objects.roles.push(role);
+                    problems
+                }
+                Err(e) => return failed(e),
+            },
+            "ClusterRole" => match serde_path_to_error::deserialize::<_, ClusterRole>(value) {
+                Ok(mut role) => {
+                    role.api_version = Some(RBAC_API_VERSION.into());
+                    role.kind = Some(kind.into());
+                    let problems = validate::validate_cluster_role(&role);
+                    self.objects.cluster_roles.push(role);
+                    problems
+                }
+                Err(e) => return failed(e),
+            },
+            _ => match serde_path_to_error::deserialize::<_, RoleBinding>(value) {
+                Ok(mut binding) => {
+                    binding.api_version = Some(RBAC_API_VERSION.into());
+                    binding.kind = Some(kind.into());
+                    let namespaced = kind == "RoleBinding";
+                    let problems = validate::validate_binding(&binding, namespaced);
+                    if namespaced {
+                        self.objects.role_bindings.push(binding);
+                    } else {
+                        self.objects.cluster_role_bindings.push(binding);
+                    }
+                    problems
+                }
+                Err(e) => return failed(e),
+            },
+        };
+        for (field, message) in problems {
+            self.errors.push(error(source, &object, &field, message));
+        }
+    }
+
+    /// Validates the whole, resolves aggregation, checks guardrails and stamps the revision.
+    pub fn build(mut self) -> Result<Bundle, BundleErrors> {
+        self.check_duplicates();
+        if !self.errors.is_empty() {
+            return Err(BundleErrors(self.errors));
+        }
+        let mut objects = self.objects;
+        let key = |namespace: &str, name: &str| (namespace.to_owned(), name.to_owned());
+        objects.roles.sort_by_key(|r| key(&r.metadata.namespace, &r.metadata.name));
+        objects.cluster_roles.sort_by_key(|r| key("", &r.metadata.name));
+        objects.role_bindings.sort_by_key(|r| key(&r.metadata.namespace, &r.metadata.name));
+        objects.cluster_role_bindings.sort_by_key(|r| key("", &r.metadata.name));
+        resolve_aggregation(&mut objects.cluster_roles);
+        let mut revocations = self.revocations;
+        revocations.canonicalize();
+        let mut bundle = Bundle {
+            rbac: objects,
+            revocations,
+            guardrails: self.guardrails,
+            revision: String::new(),
+            warnings: Vec::new(),
+        };
+        bundle.revision = bundle.compute_revision();
+
+        let mut errors = Vec::new();
+        for (source, declared, unstamped) in self.declared_revisions {
+            let mut alone = BundleBuilder::new();
+            alone.add_document(&source, unstamped);
+            if let Ok(original) = alone.build_unchecked() {
+                if original.revision != declared {
+                    errors.push(error(
+                        &source,
+                        BUNDLE_KIND,
+                        "revision",
+                        format!(
+                            "Invalid value {declared:?}: the content's revision is {:?} (edited after `meshguard bundle build`?)",
+                            original.revision
+                        ),
+                    ));
+                }
+            }
+        }
+        let guardrails = self
+            .guardrails_override
+            .or_else(|| bundle.guardrails.clone())
+            .unwrap_or_default();
+        for violation in guardrails.check(&bundle.rbac) {
+            if violation.enforcement == Enforcement::Enforce {
+                errors.push(error(
+                    "guardrail",
+                    &violation.object,
+                    "",
+                    format!("{}: {}", violation.guardrail, violation.message),
+                ));
+            } else {
+                bundle.warnings.push(violation);
+            }
+        }
+        if errors.is_empty() {
+            Ok(bundle)
+        } else {
+            Err(BundleErrors(errors))
+        }
+    }
+
+    /// Builds without revision or guardrail checks (to compute a document's own revision).
+    fn build_unchecked(mut self) -> Result<Bundle, BundleErrors> {
+        self.declared_revisions.clear();
+        self.guardrails_override = Some(Guardrails {
+            unauthenticated_writes: Some(Switch::default()),
+            escalation_verbs: Some(Switch::default()),
+            ..Guardrails::default()
+        });
+        let own = self.guardrails.clone();
+        let mut bundle = self.build()?;
+        bundle.guardrails = own;
+        Ok(bundle)
+    }
+
+    fn check_duplicates(&mut self) {
+        let mut seen = BTreeSet::new();
+        let names = self
+            .objects
+            .roles
+            .iter()
+            .map(|r| ("Role", &r.metadata))
+            .chain(self.objects.cluster_roles.iter().map(|r| ("ClusterRole", &r.metadata)))
+            .chain(self.objects.role_bindings.iter().map(|r| ("RoleBinding", &r.metadata)))
+            .chain(
+                self.objects
+                    .cluster_role_bindings
+                    .iter()
+                    .map(|r| ("ClusterRoleBinding", &r.metadata)),
+            );
+        for (kind, meta) in names {
+            if !seen.insert((kind, meta.namespace.clone(), meta.name.clone())) {
+                let object = if meta.namespace.is_empty() {
+                    format!("{kind} {}", meta.name)
+                } else {
+                    format!("{kind} {}/{}", meta.namespace, meta.name)
+                };
+                self.errors.push(error(
+                    "bundle",
+                    &object,
+                    "metadata.name",
+                    "Duplicate value: the bundle holds this object twice",
+                ));
+            }
+        }
+    }
+}
+
+impl Bundle {
+    /// Loads a bundle from one JSON value (what the plugin configuration carries inline).
+    pub fn from_value(value: Value) -> Result<Bundle, BundleErrors> {
+        let mut builder = BundleBuilder::new();
+        builder.add_document("bundle", value);
+        builder.build()
+    }
+
+    /// Loads a bundle from JSON text.
+    pub fn from_json_str(text: &str) -> Result<Bundle, BundleErrors> {
+        let value = serde_json::from_str(text).map_err(|e| {
+            BundleErrors(vec![error("bundle", "", "", format!("invalid JSON: {e}"))])
+        })?;
+        Bundle::from_value(value)
+    }
+
+    fn canonical(&self, revision: Option<&str>) -> String {
+        let canonical = CanonicalBundle {
+            api_version: BUNDLE_API_VERSION,
+            kind: BUNDLE_KIND,
+            revision,
+            roles: &self.rbac.roles,
+            cluster_roles: &self.rbac.cluster_roles,
+            role_bindings: &self.rbac.role_bindings,
+            cluster_role_bindings: &self.rbac.cluster_role_bindings,
+            revocations: &self.revocations,
+            guardrails: self.guardrails.as_ref(),
+        };
+        serde_json::to_string(&canonical).unwrap_or_default()
+    }
+
+    fn compute_revision(&self) -> String {
+        let digest = hmac_sha256::Hash::hash(self.canonical(None).as_bytes());
+        let mut revision = String::from("sha256:");
+        for byte in digest {
+            revision.push_str(&format!("{byte:02x}"));
+        }
+        revision
+    }
+
+    /// The canonical JSON form, revision stamped: what `meshguard bundle build` writes.
+    pub fn to_canonical_json(&self) -> String {
+        self.canonical(Some(&self.revision))
+    }
+
+    /// Compiles the bundle for the request path.
+    pub fn compile(&self) -> Policy {
+        Policy {
+            authorizer: Authorizer::new(&self.rbac),
+            revocations: self.revocations.compile(),
+            revision: self.revision.clone(),
+        }
+    }
+}
