@@ -169,7 +169,12 @@ fn bindings(objects: &RbacObjects) -> Vec<BindingView<'_>> {
     let roles: HashMap<(&str, &str), &[PolicyRule]> = objects
         .roles
         .iter()
-        .map(|r| ((r.metadata.namespace.as_str(), r.metadata.name.as_str()), r.rules.as_slice()))
+        .map(|r| {
+            (
+                (r.metadata.namespace.as_str(), r.metadata.name.as_str()),
+                r.rules.as_slice(),
+            )
+        })
         .collect();
     let cluster_roles: HashMap<&str, &[PolicyRule]> = objects
         .cluster_roles
@@ -237,7 +242,11 @@ impl Guardrails {
         if let Some(g) = &self.protected_namespaces {
             if g.enforcement != Enforcement::Off {
                 let protected = |ns: &str| g.namespaces.iter().any(|p| p == ns);
-                for role in objects.roles.iter().filter(|r| protected(&r.metadata.namespace)) {
+                for role in objects
+                    .roles
+                    .iter()
+                    .filter(|r| protected(&r.metadata.namespace))
+                {
                     for (i, rule) in role.rules.iter().enumerate() {
                         if has_wildcard(rule) {
                             violations.push(Violation {
@@ -252,7 +261,10 @@ impl Guardrails {
                         }
                     }
                 }
-                for view in views.iter().filter(|v| v.kind == "RoleBinding" && protected(v.namespace)) {
+                for view in views
+                    .iter()
+                    .filter(|v| v.kind == "RoleBinding" && protected(v.namespace))
+                {
                     if let Some(i) = view.rules.iter().position(has_wildcard) {
                         violations.push(Violation {
                             guardrail: "protected_namespace_wildcard",
@@ -375,7 +387,12 @@ impl Guardrails {
             let roles = objects
                 .roles
                 .iter()
-                .map(|r| (object("Role", &r.metadata.namespace, &r.metadata.name), &r.rules))
+                .map(|r| {
+                    (
+                        object("Role", &r.metadata.namespace, &r.metadata.name),
+                        &r.rules,
+                    )
+                })
                 .chain(
                     objects
                         .cluster_roles
@@ -384,7 +401,11 @@ impl Guardrails {
                 );
             for (name, rules) in roles {
                 for (i, rule) in rules.iter().enumerate() {
-                    for verb in rule.verbs.iter().filter(|v| ESCALATION_VERBS.contains(&v.as_str())) {
+                    for verb in rule
+                        .verbs
+                        .iter()
+                        .filter(|v| ESCALATION_VERBS.contains(&v.as_str()))
+                    {
                         violations.push(Violation {
                             guardrail: "escalation_verb",
                             enforcement: escalation,

@@ -215,7 +215,11 @@ impl BundleBuilder {
                 }
             }
             Value::Object(ref map) => {
-                let kind = map.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
+                let kind = map
+                    .get("kind")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
                 match kind.as_str() {
                     BUNDLE_KIND => self.add_bundle_document(source, value),
                     "List" => match serde_path_to_error::deserialize::<_, ListDocument>(value) {
@@ -260,18 +264,27 @@ impl BundleBuilder {
     }
 
     fn add_bundle_document(&mut self, source: &str, value: Value) {
-        let declared = value.get("revision").and_then(Value::as_str).map(str::to_owned);
+        let declared = value
+            .get("revision")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         if let Some(declared) = declared {
             let mut unstamped = value.clone();
             if let Some(map) = unstamped.as_object_mut() {
                 map.remove("revision");
             }
-            self.declared_revisions.push((source.to_owned(), declared, unstamped));
+            self.declared_revisions
+                .push((source.to_owned(), declared, unstamped));
         }
         let document = match serde_path_to_error::deserialize::<_, BundleDocument>(value) {
             Ok(document) => document,
             Err(e) => {
-                self.errors.push(error(source, BUNDLE_KIND, &e.path().to_string(), e.inner().to_string()));
+                self.errors.push(error(
+                    source,
+                    BUNDLE_KIND,
+                    &e.path().to_string(),
+                    e.inner().to_string(),
+                ));
                 return;
             }
         };
@@ -291,7 +304,11 @@ impl BundleBuilder {
             ("Role", "roles", document.roles),
             ("ClusterRole", "clusterRoles", document.cluster_roles),
             ("RoleBinding", "roleBindings", document.role_bindings),
-            ("ClusterRoleBinding", "clusterRoleBindings", document.cluster_role_bindings),
+            (
+                "ClusterRoleBinding",
+                "clusterRoleBindings",
+                document.cluster_role_bindings,
+            ),
         ];
         for (kind, field, items) in lists {
             for (i, mut item) in items.into_iter().enumerate() {
@@ -302,7 +319,9 @@ impl BundleBuilder {
                             &item_source,
                             &describe_raw(kind, &item),
                             "kind",
-                            format!("Invalid value {written:?}: the {field} list holds {kind} objects"),
+                            format!(
+                                "Invalid value {written:?}: the {field} list holds {kind} objects"
+                            ),
                         ));
                         continue;
                     }
@@ -341,13 +360,20 @@ impl BundleBuilder {
                     source,
                     &object,
                     "apiVersion",
-                    format!("Unsupported value {version}: supported values: \"{RBAC_API_VERSION}\""),
+                    format!(
+                        "Unsupported value {version}: supported values: \"{RBAC_API_VERSION}\""
+                    ),
                 ));
                 return;
             }
         }
         let mut failed = |e: serde_path_to_error::Error<serde_json::Error>| {
-            self.errors.push(error(source, &object, &e.path().to_string(), e.inner().to_string()));
+            self.errors.push(error(
+                source,
+                &object,
+                &e.path().to_string(),
+                e.inner().to_string(),
+            ));
         };
         let problems = match kind {
             "Role" => match serde_path_to_error::deserialize::<_, Role>(value) {
@@ -399,10 +425,18 @@ impl BundleBuilder {
         }
         let mut objects = self.objects;
         let key = |namespace: &str, name: &str| (namespace.to_owned(), name.to_owned());
-        objects.roles.sort_by_key(|r| key(&r.metadata.namespace, &r.metadata.name));
-        objects.cluster_roles.sort_by_key(|r| key("", &r.metadata.name));
-        objects.role_bindings.sort_by_key(|r| key(&r.metadata.namespace, &r.metadata.name));
-        objects.cluster_role_bindings.sort_by_key(|r| key("", &r.metadata.name));
+        objects
+            .roles
+            .sort_by_key(|r| key(&r.metadata.namespace, &r.metadata.name));
+        objects
+            .cluster_roles
+            .sort_by_key(|r| key("", &r.metadata.name));
+        objects
+            .role_bindings
+            .sort_by_key(|r| key(&r.metadata.namespace, &r.metadata.name));
+        objects
+            .cluster_role_bindings
+            .sort_by_key(|r| key("", &r.metadata.name));
         resolve_aggregation(&mut objects.cluster_roles);
         let mut revocations = self.revocations;
         revocations.canonicalize();
@@ -477,8 +511,18 @@ impl BundleBuilder {
             .roles
             .iter()
             .map(|r| ("Role", &r.metadata))
-            .chain(self.objects.cluster_roles.iter().map(|r| ("ClusterRole", &r.metadata)))
-            .chain(self.objects.role_bindings.iter().map(|r| ("RoleBinding", &r.metadata)))
+            .chain(
+                self.objects
+                    .cluster_roles
+                    .iter()
+                    .map(|r| ("ClusterRole", &r.metadata)),
+            )
+            .chain(
+                self.objects
+                    .role_bindings
+                    .iter()
+                    .map(|r| ("RoleBinding", &r.metadata)),
+            )
             .chain(
                 self.objects
                     .cluster_role_bindings

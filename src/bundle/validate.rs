@@ -41,9 +41,15 @@ fn path_segment_errors(name: &str) -> Option<String> {
 
 fn validate_meta(meta: &ObjectMeta, namespaced: bool, errors: &mut FieldErrors) {
     if meta.name.is_empty() {
-        errors.push(("metadata.name".into(), "Required value: name is required".into()));
+        errors.push((
+            "metadata.name".into(),
+            "Required value: name is required".into(),
+        ));
     } else if let Some(problem) = path_segment_errors(&meta.name) {
-        errors.push(("metadata.name".into(), format!("Invalid value {:?}: {problem}", meta.name)));
+        errors.push((
+            "metadata.name".into(),
+            format!("Invalid value {:?}: {problem}", meta.name),
+        ));
     }
     if namespaced {
         if meta.namespace.is_empty() {
@@ -79,7 +85,10 @@ fn validate_rule(rule: &PolicyRule, namespaced: bool, field: &str, errors: &mut 
                 "Invalid value: namespaced rules cannot apply to non-resource URLs".into(),
             ));
         }
-        if !rule.api_groups.is_empty() || !rule.resources.is_empty() || !rule.resource_names.is_empty() {
+        if !rule.api_groups.is_empty()
+            || !rule.resources.is_empty()
+            || !rule.resource_names.is_empty()
+        {
             errors.push((
                 format!("{field}.nonResourceURLs"),
                 "Invalid value: rules cannot apply to both regular resources and non-resource URLs"
@@ -128,7 +137,10 @@ pub fn validate_cluster_role(role: &ClusterRole) -> FieldErrors {
         }
         for (i, selector) in aggregation.cluster_role_selectors.iter().enumerate() {
             for (field, message) in selector_errors(selector) {
-                errors.push((format!("aggregationRule.clusterRoleSelectors[{i}].{field}"), message));
+                errors.push((
+                    format!("aggregationRule.clusterRoleSelectors[{i}].{field}"),
+                    message,
+                ));
             }
         }
     }
@@ -188,10 +200,17 @@ pub fn validate_binding(binding: &RoleBinding, namespaced: bool) -> FieldErrors 
     if role_ref.api_group != RBAC_GROUP {
         errors.push((
             "roleRef.apiGroup".into(),
-            format!("Unsupported value {:?}: supported values: \"{RBAC_GROUP}\"", role_ref.api_group),
+            format!(
+                "Unsupported value {:?}: supported values: \"{RBAC_GROUP}\"",
+                role_ref.api_group
+            ),
         ));
     }
-    let kinds: &[&str] = if namespaced { &["Role", "ClusterRole"] } else { &["ClusterRole"] };
+    let kinds: &[&str] = if namespaced {
+        &["Role", "ClusterRole"]
+    } else {
+        &["ClusterRole"]
+    };
     if !kinds.contains(&role_ref.kind.as_str()) {
         let supported: Vec<String> = kinds.iter().map(|k| format!("{k:?}")).collect();
         errors.push((
@@ -206,7 +225,10 @@ pub fn validate_binding(binding: &RoleBinding, namespaced: bool) -> FieldErrors 
     if role_ref.name.is_empty() {
         errors.push(("roleRef.name".into(), "Required value".into()));
     } else if let Some(problem) = path_segment_errors(&role_ref.name) {
-        errors.push(("roleRef.name".into(), format!("Invalid value {:?}: {problem}", role_ref.name)));
+        errors.push((
+            "roleRef.name".into(),
+            format!("Invalid value {:?}: {problem}", role_ref.name),
+        ));
     }
     for (i, subject) in binding.subjects.iter().enumerate() {
         validate_subject(subject, namespaced, &format!("subjects[{i}]"), &mut errors);

@@ -12,7 +12,12 @@ use super::types::{ClusterRole, PolicyRule};
 /// Fills in the rules of every aggregated ClusterRole.
 pub fn resolve_aggregation(cluster_roles: &mut [ClusterRole]) {
     let mut by_name: Vec<usize> = (0..cluster_roles.len()).collect();
-    by_name.sort_by(|&a, &b| cluster_roles[a].metadata.name.cmp(&cluster_roles[b].metadata.name));
+    by_name.sort_by(|&a, &b| {
+        cluster_roles[a]
+            .metadata
+            .name
+            .cmp(&cluster_roles[b].metadata.name)
+    });
     // Each pass can only add rules along one more link of a chain, so the number of roles
     // bounds the passes.
     for _ in 0..=cluster_roles.len() {

@@ -87,7 +87,11 @@ pub fn describe_subject(subject: &Subject, binding_namespace: &str) -> String {
         } else {
             &subject.namespace
         };
-        format!("{} {:?}", subject.kind, format!("{}/{namespace}", subject.name))
+        format!(
+            "{} {:?}",
+            subject.kind,
+            format!("{}/{namespace}", subject.name)
+        )
     } else {
         format!("{} {:?}", subject.kind, subject.name)
     }
@@ -127,7 +131,7 @@ impl Decision {
 pub fn applies_to_user(user: &UserInfo, subject: &Subject, namespace: &str) -> bool {
     match subject.kind.as_str() {
         "User" => user.username == subject.name,
-        "Group" => user.groups.iter().any(|g| *g == subject.name),
+        "Group" => user.groups.contains(&subject.name),
         "ServiceAccount" => service_account_username(subject, namespace)
             .is_some_and(|username| username == user.username),
         _ => false,
@@ -235,7 +239,10 @@ impl Authorizer {
         }
         for role in &objects.cluster_roles {
             role_index.insert(("ClusterRole", "", &role.metadata.name), roles.len());
-            roles.push((format!("ClusterRole {}", role.metadata.name), role.rules.clone()));
+            roles.push((
+                format!("ClusterRole {}", role.metadata.name),
+                role.rules.clone(),
+            ));
         }
         let mut authorizer = Authorizer {
             roles,
@@ -405,7 +412,10 @@ impl Authorizer {
         } else {
             format!("{}/{}", binding.namespace, binding.name)
         };
-        format!("{} {place} refers to {role}, which does not exist", binding.kind.as_str())
+        format!(
+            "{} {place} refers to {role}, which does not exist",
+            binding.kind.as_str()
+        )
     }
 }
 

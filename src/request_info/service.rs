@@ -57,9 +57,7 @@ impl RouteTemplate {
     /// `{resource}`; each variable may appear once; `{**}` only last.
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
         let Some(body) = text.strip_prefix('/') else {
-            return Err(TemplateError(format!(
-                "route {text:?} must start with '/'"
-            )));
+            return Err(TemplateError(format!("route {text:?} must start with '/'")));
         };
         let mut segments = Vec::new();
         for raw in body.split('/').filter(|s| !s.is_empty()) {

@@ -8,6 +8,8 @@
     clippy::panic
 )]
 
+pub mod rbac;
+
 use std::path::PathBuf;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
