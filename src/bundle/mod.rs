@@ -380,6 +380,7 @@ impl BundleBuilder {
                 Ok(mut role) => {
                     role.api_version = Some(RBAC_API_VERSION.into());
                     role.kind = Some(kind.into());
+                    role.metadata.clear_server_fields();
                     let problems = validate::validate_role(&role);
                     self.objects.roles.push(role);
                     problems
@@ -390,6 +391,7 @@ impl BundleBuilder {
                 Ok(mut role) => {
                     role.api_version = Some(RBAC_API_VERSION.into());
                     role.kind = Some(kind.into());
+                    role.metadata.clear_server_fields();
                     let problems = validate::validate_cluster_role(&role);
                     self.objects.cluster_roles.push(role);
                     problems
@@ -400,6 +402,7 @@ impl BundleBuilder {
                 Ok(mut binding) => {
                     binding.api_version = Some(RBAC_API_VERSION.into());
                     binding.kind = Some(kind.into());
+                    binding.metadata.clear_server_fields();
                     let namespaced = kind == "RoleBinding";
                     let problems = validate::validate_binding(&binding, namespaced);
                     if namespaced {

@@ -68,6 +68,16 @@ pub struct ObjectMeta {
 }
 
 impl ObjectMeta {
+    /// Drops the server-set fields, which were accepted only so that stored objects load.
+    pub fn clear_server_fields(&mut self) {
+        *self = ObjectMeta {
+            name: std::mem::take(&mut self.name),
+            namespace: std::mem::take(&mut self.namespace),
+            labels: std::mem::take(&mut self.labels),
+            ..ObjectMeta::default()
+        };
+    }
+
     /// Metadata with a name and a namespace (empty for cluster-scoped objects).
     pub fn named(namespace: &str, name: &str) -> Self {
         ObjectMeta {

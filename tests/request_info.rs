@@ -1,0 +1,708 @@
+//! RequestInfo resolution: one row per URL form the apiserver's resolver accepts, then the
+//! service mode and path normalisation.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use meshguard::request_info::path::normalize_path;
+use meshguard::request_info::{
+    PathError, RequestError, RequestMapper, RouteTemplate, ServiceMapping,
+};
+
+/// (method, target, verb, apiPrefix, apiGroup, apiVersion, namespace, resource, subresource, name)
+type Row = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+#[test]
+fn every_resource_url_form_resolves_as_the_apiserver_resolves_it() {
+    let rows: [Row; 31] = [
+        (
+            "GET",
+            "/api/v1/namespaces",
+            "list",
+            "api",
+            "",
+            "v1",
+            "",
+            "namespaces",
+            "",
+            "",
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/other",
+            "get",
+            "api",
+            "",
+            "v1",
+            "other",
+            "namespaces",
+            "",
+            "other",
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/other/pods",
+            "list",
+            "api",
+            "",
+            "v1",
+            "other",
+            "pods",
+            "",
+            "",
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/other/pods/foo",
+            "get",
+            "api",
+            "",
+            "v1",
+            "other",
+            "pods",
+            "",
+            "foo",
+        ),
+        (
+            "HEAD",
+            "/api/v1/namespaces/other/pods/foo",
+            "get",
+            "api",
+            "",
+            "v1",
+            "other",
+            "pods",
+            "",
+            "foo",
+        ),
+        (
+            "GET",
+            "/api/v1/pods",
+            "list",
+            "api",
+            "",
+            "v1",
+            "",
+            "pods",
+            "",
+            "",
+        ),
+        (
+            "HEAD",
+            "/api/v1/pods",
+            "list",
+            "api",
+            "",
+            "v1",
+            "",
+            "pods",
+            "",
+            "",
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/other/pods/foo",
+            "get",
+            "api",
+            "",
+            "v1",
+            "other",
+            "pods",
+            "",
+            "foo",
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/other/pods",
+            "list",
+            "api",
+            "",
+            "v1",
+            "other",
+            "pods",
+            "",
+            "",
+        ),
+        // special verbs
+        (
+            "GET",
+            "/api/v1/proxy/namespaces/other/pods/foo",
+            "proxy",
+            "api",
+            "",
+            "v1",
+            "other",
+            "pods",
+            "",
+            "foo",
+        ),
+        (
+            "GET",
+            "/api/v1/proxy/namespaces/other/pods/foo/subpath/not/a/subresource",
+            "proxy",
+            "api",
+            "",
+            "v1",
+            "other",
+            "pods",
+            "",
+            "foo",
+        ),
+        (
+            "GET",
+            "/api/v1/watch/pods",
+            "watch",
+            "api",
+            "",
+            "v1",
+            "",
+            "pods",
+            "",
+            "",
+        ),
+        (
+            "GET",
+            "/api/v1/pods?watch=true",
+            "watch",
+            "api",
+            "",
+            "v1",
+            "",
+            "pods",
+            "",
+            "",
+        ),
+        (
+            "GET",
+            "/api/v1/pods?watch=false",
+            "list",
+            "api",
+            "",
+            "v1",
+            "",
+            "pods",
+            "",
+            "",
+        ),
+        (
+            "GET",
+            "/api/v1/pods?watch=0",
+            "list",
+            "api",
+            "",
+            "v1",
+            "",
+            "pods",
+            "",
+            "",
+        ),
+        (
+            "GET",
+            "/api/v1/pods?watch=",
+            "watch",
+            "api",
+            "",
+            "v1",
+            "",
+            "pods",
+            "",
+            "",
+        ),
+        (
+            "GET",
+            "/api/v1/watch/namespaces/other/pods",
+            "watch",
+            "api",
+            "",
+            "v1",
+            "other",
+            "pods",
+            "",
+            "",
+        ),
+        // subresources
+        (
+            "GET",
+            "/api/v1/namespaces/other/pods/foo/log",
+            "get",
+            "api",
+            "",
+            "v1",
+            "other",
+            "pods",
+            "log",
+            "foo",
+        ),
+        (
+            "POST",
+            "/api/v1/namespaces/other/pods/foo/eviction",
+            "create",
+            "api",
+            "",
+            "v1",
+            "other",
+            "pods",
+            "eviction",
+            "foo",
+        ),
+        (
+            "PUT",
+            "/api/v1/namespaces/other/finalize",
+            "update",
+            "api",
+            "",
+            "v1",
+            "other",
+            "namespaces",
+            "finalize",
+            "other",
+        ),
+        (
+            "PUT",
+            "/api/v1/namespaces/other/status",
+            "update",
+            "api",
+            "",
+            "v1",
+            "other",
+            "namespaces",
+            "status",
+            "other",
+        ),
+        // verbs from methods
+        (
+            "POST",
+            "/api/v1/namespaces/other/pods",
+            "create",
+            "api",
+            "",
+            "v1",
+            "other",
+            "pods",
+            "",
+            "",
+        ),
+        (
+            "PUT",
+            "/api/v1/namespaces/other/pods/foo",
+            "update",
+            "api",
+            "",
+            "v1",
+            "other",
+            "pods",
+            "",
+            "foo",
+        ),
+        (
+            "PATCH",
+            "/api/v1/namespaces/other/pods/foo",
+            "patch",
+            "api",
+            "",
+            "v1",
+            "other",
+            "pods",
+            "",
+            "foo",
+        ),
+        (
+            "DELETE",
+            "/api/v1/namespaces/other/pods/foo",
+            "delete",
+            "api",
+            "",
+            "v1",
+            "other",
+            "pods",
+            "",
+            "foo",
+        ),
+        (
+            "DELETE",
+            "/api/v1/namespaces/other/pods",
+            "deletecollection",
+            "api",
+            "",
+            "v1",
+            "other",
+            "pods",
+            "",
+            "",
+        ),
+        (
+            "OPTIONS",
+            "/api/v1/namespaces/other/pods",
+            "",
+            "api",
+            "",
+            "v1",
+            "other",
+            "pods",
+            "",
+            "",
+        ),
+        // API groups
+        (
+            "GET",
+            "/apis/extensions/v1beta1/namespaces/other/pods",
+            "list",
+            "apis",
+            "extensions",
+            "v1beta1",
+            "other",
+            "pods",
+            "",
+            "",
+        ),
+        (
+            "GET",
+            "/apis/apps/v1/deployments",
+            "list",
+            "apis",
+            "apps",
+            "v1",
+            "",
+            "deployments",
+            "",
+            "",
+        ),
+        // fieldSelector names the object of a list or watch
+        (
+            "GET",
+            "/api/v1/namespaces/other/pods?fieldSelector=metadata.name%3Dfoo",
+            "list",
+            "api",
+            "",
+            "v1",
+            "other",
+            "pods",
+            "",
+            "foo",
+        ),
+        (
+            "GET",
+            "/api/v1/pods?watch=1&fieldSelector=metadata.name==foo",
+            "watch",
+            "api",
+            "",
+            "v1",
+            "",
+            "pods",
+            "",
+            "foo",
+        ),
+    ];
+    let mapper = RequestMapper::default();
+    for (method, target, verb, prefix, group, version, namespace, resource, subresource, name) in
+        rows
+    {
+        let info = mapper.resolve(method, target, "").unwrap();
+        assert!(info.is_resource_request, "{method} {target}");
+        assert_eq!(
+            (
+                info.verb.as_str(),
+                info.api_prefix.as_str(),
+                info.api_group.as_str(),
+                info.api_version.as_str(),
+                info.namespace.as_str(),
+                info.resource.as_str(),
+                info.subresource.as_str(),
+                info.name.as_str()
+            ),
+            (
+                verb,
+                prefix,
+                group,
+                version,
+                namespace,
+                resource,
+                subresource,
+                name
+            ),
+            "{method} {target}"
+        );
+    }
+}
+
+#[test]
+fn field_selectors_that_do_not_name_one_object_leave_the_name_empty() {
+    let mapper = RequestMapper::default();
+    let table = [
+        ("/api/v1/pods?fieldSelector=metadata.name!%3Dfoo", ""),
+        ("/api/v1/pods?fieldSelector=spec.nodeName%3Dn1", ""),
+        ("/api/v1/pods?fieldSelector=metadata.name%3Dfoo%2Fbar", ""),
+        ("/api/v1/pods?fieldSelector=metadata.name%3D..", ""),
+        ("/api/v1/pods?fieldSelector=garbage", ""),
+        // a decoding error elsewhere drops the selector (the apiserver keeps only watch)
+        (
+            "/api/v1/pods?limit=abc&fieldSelector=metadata.name%3Dfoo",
+            "",
+        ),
+        (
+            "/api/v1/pods?limit=10&fieldSelector=metadata.name%3Dfoo,spec.nodeName%3Dn",
+            "foo",
+        ),
+    ];
+    for (target, name) in table {
+        assert_eq!(
+            mapper.resolve("GET", target, "").unwrap().name,
+            name,
+            "{target}"
+        );
+    }
+    let broken = mapper
+        .resolve("GET", "/api/v1/pods?limit=abc&watch=yes", "")
+        .unwrap();
+    assert_eq!(broken.verb, "watch");
+}
+
+#[test]
+fn non_resource_paths_keep_the_lowercase_method_as_verb() {
+    let mapper = RequestMapper::default();
+    for (method, target, verb) in [
+        ("GET", "/", "get"),
+        ("GET", "/healthz", "get"),
+        ("GET", "/api", "get"),
+        ("GET", "/api/v1", "get"),
+        ("GET", "/apis", "get"),
+        ("GET", "/apis/apps", "get"),
+        ("GET", "/apis/apps/v1", "get"),
+        ("POST", "/logs/x", "post"),
+        ("GET", "/other/api/v1/pods", "get"),
+    ] {
+        let info = mapper.resolve(method, target, "").unwrap();
+        assert!(!info.is_resource_request, "{target}");
+        assert_eq!(info.verb, verb);
+        assert_eq!(info.path, target);
+    }
+}
+
+#[test]
+fn a_special_verb_without_a_resource_is_refused() {
+    let mapper = RequestMapper::default();
+    assert!(matches!(
+        mapper.resolve("GET", "/api/v1/watch", ""),
+        Err(RequestError::Unresolvable(_))
+    ));
+}
+
+#[test]
+fn api_prefixes_are_configurable() {
+    let mapper = RequestMapper::Kubernetes(meshguard::request_info::KubernetesMapping {
+        api_prefixes: vec!["api".into(), "apis".into(), "custom".into()],
+        groupless_api_prefixes: vec!["api".into()],
+    });
+    let info = mapper
+        .resolve("GET", "/custom/shop.example.com/v1/orders/1", "")
+        .unwrap();
+    assert_eq!(
+        (
+            info.api_group.as_str(),
+            info.resource.as_str(),
+            info.name.as_str()
+        ),
+        ("shop.example.com", "orders", "1")
+    );
+}
+
+#[test]
+fn path_normalisation_closes_the_usual_bypasses() {
+    let table: [(&str, Result<&str, PathError>); 16] = [
+        (
+            "/api/v1/../v1/namespaces/x/secrets",
+            Ok("/api/v1/namespaces/x/secrets"),
+        ),
+        (
+            "/api//v1///namespaces/x/secrets",
+            Ok("/api/v1/namespaces/x/secrets"),
+        ),
+        (
+            "/api/./v1/namespaces/x/secrets",
+            Ok("/api/v1/namespaces/x/secrets"),
+        ),
+        (
+            "/api/%76%31/namespaces/x/secrets",
+            Ok("/api/v1/namespaces/x/secrets"),
+        ),
+        (
+            "/api/v1/%2e%2e/v1/namespaces/x/secrets",
+            Ok("/api/v1/namespaces/x/secrets"),
+        ),
+        ("/healthz/", Ok("/healthz/")),
+        ("/a/b/..", Ok("/a/")),
+        ("/", Ok("/")),
+        ("/x/a%3ab", Ok("/x/a%3Ab")),
+        (
+            "/api/v1/namespaces%2Fx",
+            Err(PathError::AmbiguousEscape(b'/')),
+        ),
+        ("/a%5Cb", Err(PathError::AmbiguousEscape(b'\\'))),
+        ("/a%00", Err(PathError::AmbiguousEscape(0))),
+        ("/a%zz", Err(PathError::BadEscape)),
+        ("/a\\b", Err(PathError::ForbiddenCharacter('\\'))),
+        ("/../etc", Err(PathError::AboveRoot)),
+        ("api/v1", Err(PathError::NotAbsolute)),
+    ];
+    for (raw, expected) in table {
+        assert_eq!(
+            normalize_path(raw).as_deref().map_err(Clone::clone),
+            expected,
+            "{raw}"
+        );
+    }
+}
+
+#[test]
+fn a_dot_dot_bypass_resolves_to_the_real_resource() {
+    let info = RequestMapper::default()
+        .resolve("GET", "/api/v1/namespaces/x/configmaps/../secrets/db", "")
+        .unwrap();
+    assert_eq!(
+        (info.resource.as_str(), info.name.as_str()),
+        ("secrets", "db")
+    );
+}
+
+fn service(routes: &[&str], non_resource: &[&str]) -> RequestMapper {
+    RequestMapper::Service(ServiceMapping {
+        namespace: None,
+        api_group: "shop.example.com".into(),
+        routes: routes
+            .iter()
+            .map(|r| RouteTemplate::parse(r).unwrap())
+            .collect(),
+        non_resource_paths: non_resource.iter().map(|p| (*p).to_owned()).collect(),
+    })
+}
+
+#[test]
+fn service_mode_maps_rest_paths_onto_resources() {
+    let mapper = service(&[], &["/healthz", "/metrics/*"]);
+    // (method, target, resource request?, verb, resource, name, subresource)
+    let table = [
+        ("GET", "/orders", true, "list", "orders", "", ""),
+        ("GET", "/orders?watch=1", true, "watch", "orders", "", ""),
+        ("GET", "/orders/42", true, "get", "orders", "42", ""),
+        (
+            "GET",
+            "/orders/42/items",
+            true,
+            "get",
+            "orders",
+            "42",
+            "items",
+        ),
+        (
+            "GET",
+            "/orders/42/items/7",
+            true,
+            "get",
+            "orders",
+            "42",
+            "items",
+        ),
+        ("POST", "/orders", true, "create", "orders", "", ""),
+        ("PUT", "/orders/42", true, "update", "orders", "42", ""),
+        ("PATCH", "/orders/42", true, "patch", "orders", "42", ""),
+        ("DELETE", "/orders/42", true, "delete", "orders", "42", ""),
+        (
+            "DELETE",
+            "/orders",
+            true,
+            "deletecollection",
+            "orders",
+            "",
+            "",
+        ),
+        ("GET", "/healthz", false, "get", "", "", ""),
+        ("POST", "/metrics/flush", false, "post", "", "", ""),
+        ("GET", "/", false, "get", "", "", ""),
+    ];
+    for (method, target, resource_request, verb, resource, name, subresource) in table {
+        let info = mapper.resolve(method, target, "orders").unwrap();
+        assert_eq!(
+            info.is_resource_request, resource_request,
+            "{method} {target}"
+        );
+        assert_eq!(
+            (
+                info.verb.as_str(),
+                info.resource.as_str(),
+                info.name.as_str(),
+                info.subresource.as_str()
+            ),
+            (verb, resource, name, subresource),
+            "{method} {target}"
+        );
+        if resource_request {
+            assert_eq!(info.namespace, "orders");
+            assert_eq!(info.api_group, "shop.example.com");
+        }
+    }
+}
+
+#[test]
+fn service_mode_routes_pick_the_parts_and_unmatched_paths_are_non_resource() {
+    let mapper = service(
+        &[
+            "/v1/{resource}/{name}/{subresource}",
+            "/v1/{resource}/{name}",
+            "/v1/{resource}",
+            "/tenants/{namespace}/{resource}/{**}",
+        ],
+        &[],
+    );
+    let info = mapper.resolve("GET", "/v1/orders/42", "orders").unwrap();
+    assert_eq!(
+        (info.resource.as_str(), info.name.as_str()),
+        ("orders", "42")
+    );
+    let info = mapper
+        .resolve("GET", "/tenants/acme/invoices/x/y", "orders")
+        .unwrap();
+    assert_eq!(
+        (info.namespace.as_str(), info.resource.as_str()),
+        ("acme", "invoices")
+    );
+    let info = mapper.resolve("GET", "/v2/orders", "orders").unwrap();
+    assert!(!info.is_resource_request);
+    assert_eq!(info.path, "/v2/orders");
+}
+
+#[test]
+fn route_templates_are_checked() {
+    for bad in [
+        "v1/{resource}",
+        "/v1/{name}",
+        "/v1/{resource}/{resource}",
+        "/{**}/{resource}",
+        "/v1/{resource}/{bogus}",
+    ] {
+        assert!(RouteTemplate::parse(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn a_configured_namespace_wins_over_the_proxy_namespace() {
+    let mapper = RequestMapper::Service(ServiceMapping {
+        namespace: Some("payments".into()),
+        ..ServiceMapping::default()
+    });
+    assert_eq!(
+        mapper
+            .resolve("GET", "/charges", "orders")
+            .unwrap()
+            .namespace,
+        "payments"
+    );
+}
