@@ -604,3 +604,56 @@ impl Bundle {
         }
     }
 }
+
+impl Bundle {
+    /// The same bundle with guardrails embedded (the revision follows the content).
+    pub fn with_guardrails(mut self, guardrails: Guardrails) -> Bundle {
+        self.guardrails = Some(guardrails);
+        self.revision = self.compute_revision();
+        self
+    }
+
+    /// Bindings whose role is not in the bundle: legal (the apiserver stores them, and they
+    /// grant nothing) but usually a mistake, so `lint` reports them.
+    pub fn dangling_references(&self) -> Vec<String> {
+        let roles: BTreeSet<(&str, &str)> = self
+            .rbac
+            .roles
+            .iter()
+            .map(|r| (r.metadata.namespace.as_str(), r.metadata.name.as_str()))
+            .collect();
+        let cluster_roles: BTreeSet<&str> = self
+            .rbac
+            .cluster_roles
+            .iter()
+            .map(|r| r.metadata.name.as_str())
+            .collect();
+        let mut dangling = Vec::new();
+        let bindings = self
+            .rbac
+            .cluster_role_bindings
+            .iter()
+            .map(|b| ("ClusterRoleBinding", b))
+            .chain(self.rbac.role_bindings.iter().map(|b| ("RoleBinding", b)));
+        for (kind, binding) in bindings {
+            let namespace = binding.metadata.namespace.as_str();
+            let name = binding.role_ref.name.as_str();
+            let exists = match binding.role_ref.kind.as_str() {
+                "Role" => roles.contains(&(namespace, name)),
+                _ => cluster_roles.contains(name),
+            };
+            if !exists {
+                let place = if namespace.is_empty() {
+                    binding.metadata.name.clone()
+                } else {
+                    format!("{namespace}/{}", binding.metadata.name)
+                };
+                dangling.push(format!(
+                    "{kind} {place} refers to {} {name}, which is not in the bundle (it grants nothing)",
+                    binding.role_ref.kind
+                ));
+            }
+        }
+        dangling
+    }
+}

@@ -3,7 +3,9 @@
 use std::io::Read as _;
 use std::path::Path;
 
+use meshguard::bundle::{Bundle, BundleBuilder, BundleErrors, Guardrails};
 use meshguard::config::PluginConfig;
+use serde::Deserialize as _;
 use serde_json::Value;
 
 use super::Failure;
@@ -31,6 +33,54 @@ pub(crate) fn read_document(path: &str) -> Result<Value, Failure> {
     } else {
         serde_yaml_ng::from_str(&text).map_err(|e| Failure(format!("{path}: invalid YAML: {e}")))
     }
+}
+
+/// Reads every document of a file: a JSON value, or each document of a multi-document YAML
+/// file. Each comes with the name errors should use for it.
+pub(crate) fn read_documents(path: &str) -> Result<Vec<(String, Value)>, Failure> {
+    let text = read_text(path)?;
+    let is_json = Path::new(path)
+        .extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("json"));
+    if is_json {
+        let value = serde_json::from_str(&text)
+            .map_err(|e| Failure(format!("{path}: invalid JSON: {e}")))?;
+        return Ok(vec![(path.to_owned(), value)]);
+    }
+    let mut documents = Vec::new();
+    for (i, document) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
+        let value = Value::deserialize(document)
+            .map_err(|e| Failure(format!("{path}: document {}: invalid YAML: {e}", i + 1)))?;
+        documents.push((format!("{path}#{}", i + 1), value));
+    }
+    if documents.len() == 1 {
+        documents[0].0 = path.to_owned();
+    }
+    Ok(documents)
+}
+
+/// Loads bundle files (any mix of bundles, Lists, arrays, objects, multi-document YAML),
+/// optionally with guardrails that replace the bundle's own.
+pub(crate) fn read_bundle(
+    paths: &[String],
+    guardrails: Option<Guardrails>,
+) -> Result<Result<Bundle, BundleErrors>, Failure> {
+    let mut builder = BundleBuilder::new();
+    if let Some(guardrails) = guardrails {
+        builder = builder.with_guardrails(guardrails);
+    }
+    for path in paths {
+        for (source, value) in read_documents(path)? {
+            builder.add_document(&source, value);
+        }
+    }
+    Ok(builder.build())
+}
+
+/// Reads a guardrails file (the `guardrails` block of a bundle, on its own).
+pub(crate) fn read_guardrails(path: &str) -> Result<Guardrails, Failure> {
+    serde_path_to_error::deserialize(read_document(path)?)
+        .map_err(|e| Failure(format!("{path}: {}: {}", e.path(), e.inner())))
 }
 
 /// Reads and parses a plugin configuration file.

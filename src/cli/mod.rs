@@ -1,8 +1,11 @@
 //! Command-line parsing and dispatch. Exit codes: 0 yes/valid, 1 no/invalid, 2 usage or input
 //! error (bad file, bad configuration).
 
+mod authorize;
 mod files;
 mod keys;
+mod policy;
+mod resources;
 mod verify;
 
 use std::process::ExitCode;
@@ -29,6 +32,17 @@ enum Command {
     Mint(keys::MintArgs),
     /// Generate a signing key: private PEM, public PEM and a JWKS.
     Keygen(keys::KeygenArgs),
+    /// Whether a user may do something, per the bundle (prints yes/no; exit 0/1).
+    CanI(authorize::CanIArgs),
+    /// Every subject allowed to do something, with the binding that allows it.
+    WhoCan(authorize::WhoCanArgs),
+    /// How the kube-apiserver reads a request: verb, resource, namespace, name (JSON).
+    RequestInfo(policy::RequestInfoArgs),
+    /// Validate bundle files and check guardrails.
+    Lint(policy::LintArgs),
+    /// Bundle operations.
+    #[command(subcommand)]
+    Bundle(policy::BundleCommand),
 }
 
 /// A failure that ends the command with exit code 2 and a message naming the problem.
@@ -46,6 +60,11 @@ pub(crate) fn run() -> ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::Mint(args) => keys::mint(args),
         Command::Keygen(args) => keys::keygen(args),
+        Command::CanI(args) => authorize::can_i(args),
+        Command::WhoCan(args) => authorize::who_can(args),
+        Command::RequestInfo(args) => policy::request_info(args),
+        Command::Lint(args) => policy::lint(args),
+        Command::Bundle(command) => policy::bundle(command),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,140 @@
+//! `meshguard lint`, `meshguard bundle build` and `meshguard request-info`.
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use meshguard::bundle::{Bundle, BundleErrors};
+use meshguard::request_info::{KubernetesMapping, RequestMapper};
+
+use super::{files, print_line, Failure};
+
+#[derive(Args)]
+pub(crate) struct LintArgs {
+    /// Bundle files.
+    #[arg(long, required = true, num_args = 1..)]
+    bundle: Vec<String>,
+    /// Guardrails to check against, instead of those written in the bundle.
+    #[arg(long)]
+    guardrails: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum BundleCommand {
+    /// Validate inputs and write one canonical JSON bundle, aggregation resolved, revision
+    /// stamped.
+    Build(BuildArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct BuildArgs {
+    /// Input files (YAML or JSON: bundles, Lists, RBAC objects).
+    #[arg(required = true)]
+    inputs: Vec<String>,
+    /// Output file, or `-` for standard output.
+    #[arg(short = 'o', long)]
+    output: String,
+    /// Guardrails to embed in the bundle (and check now).
+    #[arg(long)]
+    guardrails: Option<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct RequestInfoArgs {
+    /// HTTP method.
+    method: String,
+    /// Request URL or path (`https://host/api/v1/pods?watch=1` or `/api/v1/pods`).
+    url: String,
+    /// API prefixes (default `api`, `apis`).
+    #[arg(long, value_delimiter = ',')]
+    api_prefixes: Option<Vec<String>>,
+}
+
+/// Exit 1 when only guardrails refused the bundle (the policy is valid but not allowed),
+/// 2 when objects are invalid.
+fn refused(errors: &BundleErrors) -> ExitCode {
+    for error in &errors.0 {
+        eprintln!("{error}");
+    }
+    if errors.0.iter().all(|e| e.source == "guardrail") {
+        ExitCode::from(1)
+    } else {
+        ExitCode::from(2)
+    }
+}
+
+fn summary(bundle: &Bundle) -> String {
+    format!(
+        "{} roles, {} clusterroles, {} rolebindings, {} clusterrolebindings; revision {}",
+        bundle.rbac.roles.len(),
+        bundle.rbac.cluster_roles.len(),
+        bundle.rbac.role_bindings.len(),
+        bundle.rbac.cluster_role_bindings.len(),
+        bundle.revision
+    )
+}
+
+pub(crate) fn lint(args: LintArgs) -> Result<ExitCode, Failure> {
+    let guardrails = args
+        .guardrails
+        .as_deref()
+        .map(files::read_guardrails)
+        .transpose()?;
+    let bundle = match files::read_bundle(&args.bundle, guardrails)? {
+        Ok(bundle) => bundle,
+        Err(errors) => return Ok(refused(&errors)),
+    };
+    for warning in &bundle.warnings {
+        print_line(&warning.to_string());
+    }
+    for dangling in bundle.dangling_references() {
+        print_line(&format!("warning: dangling_role_ref: {dangling}"));
+    }
+    print_line(&format!("ok: {}", summary(&bundle)));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn bundle(command: BundleCommand) -> Result<ExitCode, Failure> {
+    let BundleCommand::Build(args) = command;
+    let guardrails = args
+        .guardrails
+        .as_deref()
+        .map(files::read_guardrails)
+        .transpose()?;
+    let embedded = guardrails.clone();
+    let mut bundle = match files::read_bundle(&args.inputs, guardrails)? {
+        Ok(bundle) => bundle,
+        Err(errors) => return Ok(refused(&errors)),
+    };
+    if let Some(guardrails) = embedded {
+        bundle = bundle.with_guardrails(guardrails);
+    }
+    let value: serde_json::Value = serde_json::from_str(&bundle.to_canonical_json())?;
+    let text = serde_json::to_string_pretty(&value)? + "\n";
+    if args.output == "-" {
+        print_line(text.trim_end());
+    } else {
+        std::fs::write(&args.output, text).map_err(|e| Failure(format!("{}: {e}", args.output)))?;
+    }
+    for warning in &bundle.warnings {
+        eprintln!("{warning}");
+    }
+    eprintln!("wrote {}: {}", args.output, summary(&bundle));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn request_info(args: RequestInfoArgs) -> Result<ExitCode, Failure> {
+    let mut mapping = KubernetesMapping::default();
+    if let Some(prefixes) = args.api_prefixes {
+        mapping.api_prefixes = prefixes;
+    }
+    // Accept a full URL: drop the scheme and authority, keep path and query.
+    let target = match args.url.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]).to_owned(),
+        None => args.url.clone(),
+    };
+    let info = RequestMapper::Kubernetes(mapping)
+        .resolve(&args.method.to_ascii_uppercase(), &target, "")
+        .map_err(|e| Failure(format!("{}: {e}", args.url)))?;
+    print_line(&serde_json::to_string_pretty(&info)?);
+    Ok(ExitCode::SUCCESS)
+}
