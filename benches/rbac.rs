@@ -68,9 +68,11 @@ fn decisions(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("deny", bindings), &denied, |b, a| {
             b.iter(|| policy.authorizer.authorize(black_box(&user), black_box(a)))
         });
-        group.bench_with_input(BenchmarkId::new("deny_other_namespace", bindings), &elsewhere, |b, a| {
-            b.iter(|| policy.authorizer.authorize(black_box(&user), black_box(a)))
-        });
+        group.bench_with_input(
+            BenchmarkId::new("deny_other_namespace", bindings),
+            &elsewhere,
+            |b, a| b.iter(|| policy.authorizer.authorize(black_box(&user), black_box(a))),
+        );
     }
     group.finish();
 }

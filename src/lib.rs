@@ -15,7 +15,11 @@
 
 pub mod bundle;
 pub mod config;
+pub mod decision;
 pub mod identity;
 pub mod rbac;
 pub mod request_info;
 pub mod token;
+
+#[cfg(target_arch = "wasm32")]
+mod filter;

@@ -8,6 +8,7 @@
 //! issuers). See `docs/configuration.md`.
 
 mod compile;
+mod engine;
 mod error;
 pub mod schema;
 

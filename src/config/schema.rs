@@ -12,6 +12,106 @@ use crate::token::TokenSource;
 pub struct PluginConfig {
     /// Who may call: issuers, token sources, limits.
     pub authentication: AuthenticationConfig,
+    /// What they may do: request mapping and the RBAC bundle. Required by the filter;
+    /// `meshguard verify` needs only `authentication`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<AuthorizationConfig>,
+    /// `enforce` (default) or `dryRun`: decide and record, never block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    /// Requests without a token as `system:anonymous` (off by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anonymous: Option<AnonymousConfig>,
+    /// What allowed requests carry to the upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarding: Option<ForwardingConfig>,
+    /// Paths the filter lets through without looking (exact, or a prefix ending in `*`), e.g.
+    /// health checks. Matched on the normalised path.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bypass_paths: Vec<String>,
+    /// The `realm` of `WWW-Authenticate` challenges. Default `meshguard`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realm: Option<String>,
+}
+
+/// `mode`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Mode {
+    /// Deny what the policy denies.
+    #[default]
+    Enforce,
+    /// Decide, log and count as usual, but let every request through.
+    DryRun,
+}
+
+/// `anonymous`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AnonymousConfig {
+    /// When on, a request with no token is `system:anonymous` in `system:unauthenticated`, and
+    /// RBAC decides, as in the apiserver. A request with a bad token is still a 401.
+    #[serde(default)]
+    pub enabled: bool,
+}
+
+/// `forwarding`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ForwardingConfig {
+    /// Header for the username. Default `X-Remote-User`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_header: Option<String>,
+    /// Header for the groups, one header per group. Default `X-Remote-Group`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_header: Option<String>,
+    /// Prefix of the extra headers (`X-Remote-Extra-<key>`). Default `X-Remote-Extra-`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_header_prefix: Option<String>,
+    /// Remove the token's header before the request goes upstream. Default false.
+    #[serde(default)]
+    pub strip_token: bool,
+    /// A header carrying the decision (`allow` / `deny:<reason>`) to the upstream; set in
+    /// `dryRun` mode (where denied requests go through) and on allowed requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_header: Option<String>,
+}
+
+/// `authorization`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuthorizationConfig {
+    /// How requests become RBAC attributes. Default: `kubernetes` mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_mapping: Option<RequestMappingConfig>,
+    /// The policy bundle, inline: a PolicyBundle, a List, or an array of RBAC objects.
+    pub bundle: Value,
+}
+
+/// `authorization.requestMapping`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RequestMappingConfig {
+    /// `kubernetes` or `service`.
+    pub mode: String,
+    /// kubernetes: API prefixes. Default `[api, apis]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_prefixes: Option<Vec<String>>,
+    /// kubernetes: prefixes without a group segment. Default `[api]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groupless_api_prefixes: Option<Vec<String>>,
+    /// service: the namespace of the requests. Default: the proxy's (node metadata `NAMESPACE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// service: the API group of the service's resources. Default `""`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_group: Option<String>,
+    /// service: route templates, tried in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<String>,
+    /// service: paths that are non-resource URLs (exact, or a prefix ending in `*`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub non_resource_paths: Vec<String>,
 }
 
 /// `authentication`: shaped like the kube-apiserver's `AuthenticationConfiguration`, so that

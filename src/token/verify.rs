@@ -98,10 +98,28 @@ impl Authenticator {
         K: AsRef<str>,
         V: AsRef<str>,
     {
+        self.authenticate_request_checked(headers, path, now, |_| Ok(()))
+    }
+
+    /// As [`Authenticator::authenticate_request`], with one more check on every verified
+    /// token (revocation: a revoked second token must fail the request as the first would).
+    pub fn authenticate_request_checked<K, V, F>(
+        &self,
+        headers: &[(K, V)],
+        path: &str,
+        now: u64,
+        check: F,
+    ) -> Result<Authenticated, AuthError>
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+        F: Fn(&Authenticated) -> Result<(), AuthError>,
+    {
         let tokens = extract(&self.sources, headers, path)?;
         let mut first: Option<Authenticated> = None;
         for found in &tokens {
             let verified = self.verify(&found.token, now)?;
+            check(&verified)?;
             match &first {
                 None => first = Some(verified),
                 Some(first) if first.user.username != verified.user.username => {

@@ -1,0 +1,173 @@
+//! Compiling the whole plugin configuration into the request-path [`Engine`].
+
+use super::schema::{ForwardingConfig, PluginConfig, RequestMappingConfig};
+use super::ConfigError;
+use crate::bundle::Bundle;
+use crate::decision::{Engine, Forwarding};
+use crate::request_info::{KubernetesMapping, RequestMapper, RouteTemplate, ServiceMapping};
+
+/// An HTTP header name: a non-empty RFC 9110 token.
+fn header_name(path: &str, name: &str) -> Result<String, ConfigError> {
+    let valid = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if valid {
+        Ok(name.to_ascii_lowercase())
+    } else {
+        Err(ConfigError::new(
+            path,
+            format!("{name:?} is not a valid header name"),
+        ))
+    }
+}
+
+fn forwarding(config: Option<&ForwardingConfig>) -> Result<Forwarding, ConfigError> {
+    let mut forwarding = Forwarding::default();
+    let Some(config) = config else {
+        return Ok(forwarding);
+    };
+    if let Some(name) = &config.user_header {
+        forwarding.user_header = header_name("forwarding.userHeader", name)?;
+    }
+    if let Some(name) = &config.group_header {
+        forwarding.group_header = header_name("forwarding.groupHeader", name)?;
+    }
+    if let Some(name) = &config.extra_header_prefix {
+        forwarding.extra_header_prefix = header_name("forwarding.extraHeaderPrefix", name)?;
+    }
+    if let Some(name) = &config.decision_header {
+        forwarding.decision_header = Some(header_name("forwarding.decisionHeader", name)?);
+    }
+    forwarding.strip_token = config.strip_token;
+    if forwarding.user_header == forwarding.group_header {
+        return Err(ConfigError::new(
+            "forwarding.groupHeader",
+            "must differ from forwarding.userHeader",
+        ));
+    }
+    Ok(forwarding)
+}
+
+fn request_mapping(config: Option<&RequestMappingConfig>) -> Result<RequestMapper, ConfigError> {
+    let Some(config) = config else {
+        return Ok(RequestMapper::default());
+    };
+    let path = "authorization.requestMapping";
+    match config.mode.as_str() {
+        "kubernetes" => {
+            for (field, present) in [
+                ("namespace", config.namespace.is_some()),
+                ("apiGroup", config.api_group.is_some()),
+                ("routes", !config.routes.is_empty()),
+                ("nonResourcePaths", !config.non_resource_paths.is_empty()),
+            ] {
+                if present {
+                    return Err(ConfigError::new(
+                        format!("{path}.{field}"),
+                        "applies to mode \"service\" only",
+                    ));
+                }
+            }
+            let mut mapping = KubernetesMapping::default();
+            if let Some(prefixes) = &config.api_prefixes {
+                mapping.api_prefixes.clone_from(prefixes);
+            }
+            if let Some(prefixes) = &config.groupless_api_prefixes {
+                mapping.groupless_api_prefixes.clone_from(prefixes);
+            }
+            if mapping.api_prefixes.is_empty() {
+                return Err(ConfigError::new(
+                    format!("{path}.apiPrefixes"),
+                    "must not be empty",
+                ));
+            }
+            Ok(RequestMapper::Kubernetes(mapping))
+        }
+        "service" => {
+            for (field, present) in [
+                ("apiPrefixes", config.api_prefixes.is_some()),
+                (
+                    "grouplessApiPrefixes",
+                    config.groupless_api_prefixes.is_some(),
+                ),
+            ] {
+                if present {
+                    return Err(ConfigError::new(
+                        format!("{path}.{field}"),
+                        "applies to mode \"kubernetes\" only",
+                    ));
+                }
+            }
+            let mut routes = Vec::new();
+            for (i, route) in config.routes.iter().enumerate() {
+                routes.push(
+                    RouteTemplate::parse(route)
+                        .map_err(|e| ConfigError::new(format!("{path}.routes[{i}]"), e.0))?,
+                );
+            }
+            for (i, p) in config.non_resource_paths.iter().enumerate() {
+                if !p.starts_with('/') {
+                    return Err(ConfigError::new(
+                        format!("{path}.nonResourcePaths[{i}]"),
+                        format!("{p:?} must start with '/'"),
+                    ));
+                }
+            }
+            Ok(RequestMapper::Service(ServiceMapping {
+                namespace: config.namespace.clone(),
+                api_group: config.api_group.clone().unwrap_or_default(),
+                routes,
+                non_resource_paths: config.non_resource_paths.clone(),
+            }))
+        }
+        other => Err(ConfigError::new(
+            format!("{path}.mode"),
+            format!("must be \"kubernetes\" or \"service\", not {other:?}"),
+        )),
+    }
+}
+
+impl PluginConfig {
+    /// Compiles the whole configuration for the filter: authentication, request mapping, the
+    /// bundle (validated, guardrails checked), mode and forwarding. Any error names its field.
+    pub fn engine(&self) -> Result<Engine, ConfigError> {
+        let authenticator = self.authenticator()?;
+        let Some(authorization) = &self.authorization else {
+            return Err(ConfigError::new(
+                "authorization",
+                "required: the filter needs a policy bundle (authorization.bundle)",
+            ));
+        };
+        let mapper = request_mapping(authorization.request_mapping.as_ref())?;
+        let bundle = Bundle::from_value(authorization.bundle.clone())
+            .map_err(|e| ConfigError::new("authorization.bundle", e.to_string()))?;
+        for (i, p) in self.bypass_paths.iter().enumerate() {
+            if !p.starts_with('/') {
+                return Err(ConfigError::new(
+                    format!("bypassPaths[{i}]"),
+                    format!("{p:?} must start with '/'"),
+                ));
+            }
+        }
+        let realm = self.realm.clone().unwrap_or_else(|| "meshguard".to_owned());
+        if realm.chars().any(char::is_control) {
+            return Err(ConfigError::new(
+                "realm",
+                "must not contain control characters",
+            ));
+        }
+        let warnings = bundle.warnings.iter().map(ToString::to_string).collect();
+        Ok(Engine {
+            warnings,
+            authenticator,
+            mapper,
+            policy: bundle.compile(),
+            mode: self.mode.unwrap_or_default(),
+            anonymous: self.anonymous.as_ref().is_some_and(|a| a.enabled),
+            forwarding: forwarding(self.forwarding.as_ref())?,
+            bypass_paths: self.bypass_paths.clone(),
+            realm,
+        })
+    }
+}

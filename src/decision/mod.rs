@@ -1,0 +1,322 @@
+//! The whole decision for one request, as a pure function of the request, the compiled
+//! configuration and the time: normalise and map the path, authenticate, check revocation,
+//! authorize, and say what the proxy must do. The filter adapter only carries this out.
+
+pub mod forward;
+pub mod response;
+
+use serde::Serialize;
+
+pub use forward::Forwarding;
+pub use response::LocalReply;
+
+use crate::bundle::Policy;
+use crate::config::schema::Mode;
+use crate::identity::UserInfo;
+use crate::rbac::{Attributes, Decision};
+use crate::request_info::{path, RequestError, RequestMapper};
+use crate::token::{AuthError, Authenticator, TokenSource};
+
+/// The username and group of unauthenticated requests, when anonymous access is on.
+pub const ANONYMOUS_USER: &str = "system:anonymous";
+/// The group of unauthenticated requests.
+pub const UNAUTHENTICATED_GROUP: &str = "system:unauthenticated";
+
+/// One HTTP request, as the proxy sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpRequest<'a> {
+    /// `:method`.
+    pub method: &'a str,
+    /// `:path` (path and query).
+    pub target: &'a str,
+    /// Request headers (names in any case), pseudo-headers included or not.
+    pub headers: &'a [(String, String)],
+    /// The namespace of the proxy's workload (node metadata), for `service` mapping.
+    pub proxy_namespace: &'a str,
+}
+
+/// What the proxy must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Forward the request after changing these headers.
+    Continue {
+        /// Header names to remove (lowercase).
+        remove_headers: Vec<String>,
+        /// Headers to add (a name may repeat).
+        add_headers: Vec<(String, String)>,
+    },
+    /// Answer locally.
+    Respond(LocalReply),
+}
+
+/// What was decided, for the log line, the metrics and the access log. Never holds the token.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DecisionRecord {
+    /// `allow`, `deny` or `bypass`.
+    pub decision: &'static str,
+    /// The status meshguard answers (or, in dry-run, would answer); 200 when forwarded.
+    pub status: u16,
+    /// `allowed`, `bypass`, `forbidden`, `request_rejected`, or an authentication reason code.
+    pub reason: String,
+    /// False when a deny was let through in dry-run mode.
+    pub enforced: bool,
+    /// The authenticated user, if any.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub user: String,
+    /// The verb.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub verb: String,
+    /// The API group.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub api_group: String,
+    /// The resource (with `/subresource`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub resource: String,
+    /// The object's name.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// The namespace.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
+    /// The normalised path.
+    pub path: String,
+    /// What allowed it (the RBAC source) or why not.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+    /// The bundle revision that decided.
+    pub revision: String,
+}
+
+impl DecisionRecord {
+    /// The counter this decision increments: `meshguard.decision.<decision>.<reason>`.
+    pub fn metric_name(&self) -> String {
+        format!("meshguard.decision.{}.{}", self.decision, self.reason)
+    }
+
+    /// The value of the decision header: `allow`, or `deny:<reason>`.
+    pub fn header_value(&self) -> String {
+        match self.decision {
+            "deny" => format!("deny:{}", self.reason),
+            other => other.to_owned(),
+        }
+    }
+}
+
+/// The outcome for one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// What was decided.
+    pub record: DecisionRecord,
+    /// What the proxy must do.
+    pub action: Action,
+}
+
+/// The compiled configuration: everything a request needs, built once per configuration.
+#[derive(Debug)]
+pub struct Engine {
+    /// Authentication.
+    pub authenticator: Authenticator,
+    /// Request mapping.
+    pub mapper: RequestMapper,
+    /// The compiled bundle.
+    pub policy: Policy,
+    /// Enforce or dry-run.
+    pub mode: Mode,
+    /// Anonymous access.
+    pub anonymous: bool,
+    /// Forwarded identity.
+    pub forwarding: Forwarding,
+    /// Paths let through unexamined.
+    pub bypass_paths: Vec<String>,
+    /// `WWW-Authenticate` realm.
+    pub realm: String,
+    /// Guardrail warnings of the bundle, for the load log.
+    pub warnings: Vec<String>,
+}
+
+fn path_matches(patterns: &[String], path: &str) -> bool {
+    patterns.iter().any(|p| {
+        p == path
+            || p.strip_suffix('*')
+                .is_some_and(|prefix| path.starts_with(prefix))
+    })
+}
+
+impl Engine {
+    /// Decides one request at `now` (Unix seconds).
+    pub fn decide(&self, request: &HttpRequest<'_>, now: u64) -> Verdict {
+        let mut record = DecisionRecord {
+            revision: self.policy.revision.clone(),
+            enforced: true,
+            ..DecisionRecord::default()
+        };
+        let remove_headers = self.headers_to_remove(request.headers);
+        let (raw_path, _) = path::split_target(request.target);
+        record.path = raw_path.to_owned();
+        let normalized = match path::normalize_path(raw_path) {
+            Ok(normalized) => normalized,
+            Err(e) => {
+                return self.deny(
+                    record,
+                    "request_rejected",
+                    response::bad_request(&e.to_string()),
+                    e.to_string(),
+                    remove_headers,
+                )
+            }
+        };
+        record.path.clone_from(&normalized);
+        if path_matches(&self.bypass_paths, &normalized) {
+            record.decision = "bypass";
+            record.status = 200;
+            record.reason = "bypass".to_owned();
+            return Verdict {
+                record,
+                action: Action::Continue {
+                    remove_headers,
+                    add_headers: Vec::new(),
+                },
+            };
+        }
+
+        let user = match self.authenticate(request, now) {
+            Ok(user) => user,
+            Err(error) => {
+                let reply = response::unauthorized(&self.realm, &error);
+                return self.deny(
+                    record,
+                    error.code(),
+                    reply,
+                    error.to_string(),
+                    remove_headers,
+                );
+            }
+        };
+        record.user.clone_from(&user.username);
+
+        let info =
+            match self
+                .mapper
+                .resolve(request.method, request.target, request.proxy_namespace)
+            {
+                Ok(info) => info,
+                Err(e @ (RequestError::Path(_) | RequestError::Unresolvable(_))) => {
+                    return self.deny(
+                        record,
+                        "request_rejected",
+                        response::bad_request(&e.to_string()),
+                        e.to_string(),
+                        remove_headers,
+                    );
+                }
+            };
+        let attributes = info.attributes();
+        describe(&mut record, &attributes);
+
+        match self.policy.authorizer.authorize(&user, &attributes) {
+            Decision::Allow(source) => {
+                record.decision = "allow";
+                record.status = 200;
+                record.reason = "allowed".to_owned();
+                record.detail = source.to_string();
+                let mut add_headers = self.forwarding.identity_headers(&user);
+                if let Some(header) = &self.forwarding.decision_header {
+                    add_headers.push((header.clone(), "allow".to_owned()));
+                }
+                Verdict {
+                    record,
+                    action: Action::Continue {
+                        remove_headers,
+                        add_headers,
+                    },
+                }
+            }
+            Decision::Deny { .. } => {
+                let message = attributes.forbidden_message(&user.username);
+                let reply = response::forbidden(&attributes, &user.username);
+                self.deny(record, "forbidden", reply, message, remove_headers)
+            }
+        }
+    }
+
+    /// Authentication, revocation and anonymous access.
+    fn authenticate(&self, request: &HttpRequest<'_>, now: u64) -> Result<UserInfo, AuthError> {
+        let revocations = &self.policy.revocations;
+        match self.authenticator.authenticate_request_checked(
+            request.headers,
+            request.target,
+            now,
+            |verified| revocations.check(&verified.user, &verified.registered),
+        ) {
+            Ok(verified) => Ok(verified.user),
+            Err(AuthError::TokenMissing) if self.anonymous => Ok(UserInfo {
+                username: ANONYMOUS_USER.to_owned(),
+                groups: vec![UNAUTHENTICATED_GROUP.to_owned()],
+                ..UserInfo::default()
+            }),
+            Err(error) => Err(error),
+        }
+    }
+
+    fn headers_to_remove(&self, headers: &[(String, String)]) -> Vec<String> {
+        let mut remove = self.forwarding.headers_to_remove(headers);
+        if self.forwarding.strip_token {
+            for source in self.authenticator.sources() {
+                if let TokenSource::Header { name, .. } = source {
+                    let name = name.to_ascii_lowercase();
+                    if !remove.contains(&name) {
+                        remove.push(name);
+                    }
+                }
+            }
+        }
+        remove
+    }
+
+    /// A deny: answered locally, or in dry-run let through with the decision recorded.
+    fn deny(
+        &self,
+        mut record: DecisionRecord,
+        reason: &str,
+        reply: LocalReply,
+        detail: String,
+        remove_headers: Vec<String>,
+    ) -> Verdict {
+        record.decision = "deny";
+        record.status = reply.status;
+        record.reason = reason.to_owned();
+        record.detail = detail;
+        if self.mode == Mode::DryRun {
+            record.enforced = false;
+            let mut add_headers = Vec::new();
+            if let Some(header) = &self.forwarding.decision_header {
+                add_headers.push((header.clone(), record.header_value()));
+            }
+            return Verdict {
+                record,
+                action: Action::Continue {
+                    remove_headers,
+                    add_headers,
+                },
+            };
+        }
+        Verdict {
+            record,
+            action: Action::Respond(reply),
+        }
+    }
+}
+
+fn describe(record: &mut DecisionRecord, attributes: &Attributes) {
+    record.verb.clone_from(&attributes.verb);
+    record.api_group.clone_from(&attributes.api_group);
+    record.resource = if attributes.subresource.is_empty() {
+        attributes.resource.clone()
+    } else {
+        format!("{}/{}", attributes.resource, attributes.subresource)
+    };
+    record.name.clone_from(&attributes.name);
+    record.namespace.clone_from(&attributes.namespace);
+    record.path.clone_from(&attributes.path);
+}
