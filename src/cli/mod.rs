@@ -43,6 +43,9 @@ enum Command {
     /// Bundle operations.
     #[command(subcommand)]
     Bundle(policy::BundleCommand),
+    /// Plugin configuration operations.
+    #[command(subcommand)]
+    Config(policy::ConfigCommand),
 }
 
 /// A failure that ends the command with exit code 2 and a message naming the problem.
@@ -65,6 +68,7 @@ pub(crate) fn run() -> ExitCode {
         Command::RequestInfo(args) => policy::request_info(args),
         Command::Lint(args) => policy::lint(args),
         Command::Bundle(command) => policy::bundle(command),
+        Command::Config(command) => policy::config(command),
     };
     match result {
         Ok(code) => code,

@@ -38,6 +38,22 @@ pub(crate) struct BuildArgs {
     guardrails: Option<String>,
 }
 
+#[derive(Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Print the plugin configuration as the one-line JSON Envoy and Istio take, with the
+    /// bundle files embedded as `authorization.bundle`; refuses what the filter would refuse.
+    Render(RenderArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct RenderArgs {
+    /// Plugin configuration (YAML or JSON).
+    config: String,
+    /// Bundle files to embed (replacing any inline bundle).
+    #[arg(long, num_args = 1..)]
+    bundle: Vec<String>,
+}
+
 #[derive(Args)]
 pub(crate) struct RequestInfoArgs {
     /// HTTP method.
@@ -119,6 +135,35 @@ pub(crate) fn bundle(command: BundleCommand) -> Result<ExitCode, Failure> {
         eprintln!("{warning}");
     }
     eprintln!("wrote {}: {}", args.output, summary(&bundle));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn config(command: ConfigCommand) -> Result<ExitCode, Failure> {
+    let ConfigCommand::Render(args) = command;
+    let mut value = files::read_document(&args.config)?;
+    if !args.bundle.is_empty() {
+        let bundle = match files::read_bundle(&args.bundle, None)? {
+            Ok(bundle) => bundle,
+            Err(errors) => return Ok(refused(&errors)),
+        };
+        let canonical: serde_json::Value = serde_json::from_str(&bundle.to_canonical_json())?;
+        let Some(root) = value.as_object_mut() else {
+            return Err(Failure(format!("{}: not a JSON/YAML object", args.config)));
+        };
+        let authorization = root
+            .entry("authorization")
+            .or_insert_with(|| serde_json::json!({}));
+        let Some(authorization) = authorization.as_object_mut() else {
+            return Err(Failure(format!("{}: authorization: not an object", args.config)));
+        };
+        authorization.insert("bundle".to_owned(), canonical);
+    }
+    let config = meshguard::config::PluginConfig::from_value(value.clone())
+        .map_err(|e| Failure(format!("{}: {e}", args.config)))?;
+    config
+        .engine()
+        .map_err(|e| Failure(format!("{}: {e}", args.config)))?;
+    print_line(&serde_json::to_string(&value)?);
     Ok(ExitCode::SUCCESS)
 }
 
