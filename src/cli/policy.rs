@@ -154,7 +154,10 @@ pub(crate) fn config(command: ConfigCommand) -> Result<ExitCode, Failure> {
             .entry("authorization")
             .or_insert_with(|| serde_json::json!({}));
         let Some(authorization) = authorization.as_object_mut() else {
-            return Err(Failure(format!("{}: authorization: not an object", args.config)));
+            return Err(Failure(format!(
+                "{}: authorization: not an object",
+                args.config
+            )));
         };
         authorization.insert("bundle".to_owned(), canonical);
     }

