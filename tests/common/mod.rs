@@ -9,7 +9,9 @@
 )]
 
 pub mod envoy;
+pub mod host;
 pub mod rbac;
+pub mod scenarios;
 pub mod wasm;
 
 use std::path::PathBuf;

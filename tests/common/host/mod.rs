@@ -1,0 +1,532 @@
+//! A proxy-wasm host on wasmtime: loads the built `.wasm` and drives it through Envoy's
+//! lifecycle (ABI 0.2.1), with every input and output as plain state in the `Store`.
+//!
+//! State-based: a test sets inputs (configuration, properties, headers, time), calls a
+//! lifecycle step, and inspects outputs (local reply, headers, logs, metrics, properties,
+//! callouts). Nothing is global but the compiled module, which is immutable code. An import the
+//! module needs and this host lacks fails instantiation, and so the test.
+
+mod abi;
+mod wasi;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
+
+use wasmtime::{Config, Engine, Instance, Linker, Module, Store, TypedFunc, Val};
+
+/// WasmResult codes of the ABI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i32)]
+pub enum Status {
+    Ok = 0,
+    NotFound = 1,
+    BadArgument = 2,
+    SerializationFailure = 3,
+    Empty = 7,
+    CasMismatch = 8,
+    InternalFailure = 10,
+}
+
+/// Log levels of the ABI, Trace = 0 … Critical = 5.
+pub const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "critical"];
+
+/// Header maps the ABI names (`proxy_map_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MapType {
+    RequestHeaders = 0,
+    RequestTrailers = 1,
+    ResponseHeaders = 2,
+    ResponseTrailers = 3,
+    GrpcInitialMetadata = 4,
+    GrpcTrailingMetadata = 5,
+    HttpCallResponseHeaders = 6,
+    HttpCallResponseTrailers = 7,
+}
+
+impl MapType {
+    fn from_abi(value: i32) -> Option<MapType> {
+        Some(match value {
+            0 => MapType::RequestHeaders,
+            1 => MapType::RequestTrailers,
+            2 => MapType::ResponseHeaders,
+            3 => MapType::ResponseTrailers,
+            4 => MapType::GrpcInitialMetadata,
+            5 => MapType::GrpcTrailingMetadata,
+            6 => MapType::HttpCallResponseHeaders,
+            7 => MapType::HttpCallResponseTrailers,
+            _ => return None,
+        })
+    }
+}
+
+/// Buffers the ABI names (`proxy_buffer_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BufferType {
+    RequestBody = 0,
+    ResponseBody = 1,
+    DownstreamData = 2,
+    UpstreamData = 3,
+    HttpCallResponseBody = 4,
+    GrpcReceiveBuffer = 5,
+    VmConfiguration = 6,
+    PluginConfiguration = 7,
+    CallData = 8,
+}
+
+impl BufferType {
+    fn from_abi(value: i32) -> Option<BufferType> {
+        Some(match value {
+            0 => BufferType::RequestBody,
+            1 => BufferType::ResponseBody,
+            2 => BufferType::DownstreamData,
+            3 => BufferType::UpstreamData,
+            4 => BufferType::HttpCallResponseBody,
+            5 => BufferType::GrpcReceiveBuffer,
+            6 => BufferType::VmConfiguration,
+            7 => BufferType::PluginConfiguration,
+            8 => BufferType::CallData,
+            _ => return None,
+        })
+    }
+}
+
+/// What a filter callback asked the host to do with the stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Continue,
+    Pause,
+}
+
+/// A local reply (`proxy_send_local_response`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalReply {
+    pub status: u32,
+    pub details: String,
+    pub body: String,
+    pub headers: Vec<(String, String)>,
+    pub grpc_status: i32,
+}
+
+impl LocalReply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// A metric the module defined.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Metric {
+    pub name: String,
+    /// 0 counter, 1 gauge, 2 histogram.
+    pub kind: i32,
+    pub value: i64,
+}
+
+/// An outgoing HTTP call (`proxy_http_call`), waiting for [`Host::http_call_response`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpCall {
+    pub token: u32,
+    /// The context that dispatched it, to which the response goes.
+    pub context_id: u32,
+    pub upstream: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub trailers: Vec<(String, String)>,
+    pub timeout_ms: u32,
+}
+
+/// Everything the host knows: inputs the test sets, outputs the module produced.
+#[derive(Default)]
+pub struct HostState {
+    // Inputs.
+    pub plugin_configuration: Vec<u8>,
+    pub vm_configuration: Vec<u8>,
+    /// Properties by path segments (`["node", "metadata", "NAMESPACE"]`).
+    pub properties: BTreeMap<Vec<String>, Vec<u8>>,
+    /// Wall-clock time in nanoseconds since the Unix epoch.
+    pub now_nanos: u64,
+    /// Monotonic clock in nanoseconds.
+    pub monotonic_nanos: u64,
+    /// The level below which the module should not log (`proxy_get_log_level`).
+    pub log_level: i32,
+    /// Seed of the deterministic `random_get`.
+    pub random_state: u64,
+    /// Clusters `proxy_http_call` may target.
+    pub clusters: Vec<String>,
+
+    // Per stream.
+    pub maps: HashMap<MapType, Vec<(String, String)>>,
+    pub buffers: HashMap<BufferType, Vec<u8>>,
+    pub local_reply: Option<LocalReply>,
+    /// The context whose calls are being served (`proxy_set_effective_context` changes it).
+    pub effective_context: u32,
+    pub continued_streams: Vec<i32>,
+    pub closed_streams: Vec<i32>,
+    /// The status `proxy_get_status` reports (set by HTTP call responses).
+    pub call_status: (u32, String),
+
+    // Outputs.
+    pub logs: Vec<(i32, String)>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub metrics: Vec<Metric>,
+    pub shared_data: HashMap<String, (Vec<u8>, u32)>,
+    pub queues: Vec<(String, Vec<Vec<u8>>)>,
+    pub ready_queues: Vec<u32>,
+    pub tick_period_ms: u32,
+    pub http_calls: Vec<HttpCall>,
+    pub next_call_token: u32,
+    pub done_called: bool,
+    pub exit_code: Option<i32>,
+    /// Every host function the module called, in order (for lifecycle assertions).
+    pub calls: Vec<&'static str>,
+}
+
+impl HostState {
+    pub fn map(&self, map: MapType) -> &[(String, String)] {
+        self.maps.get(&map).map_or(&[], |m| m.as_slice())
+    }
+
+    pub fn header(&self, map: MapType, name: &str) -> Vec<&str> {
+        self.map(map)
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    pub fn property(&self, path: &[&str]) -> Option<&[u8]> {
+        let key: Vec<String> = path.iter().map(|s| (*s).to_owned()).collect();
+        self.properties.get(&key).map(|v| v.as_slice())
+    }
+
+    pub fn counter(&self, name: &str) -> i64 {
+        self.metrics
+            .iter()
+            .find(|m| m.name == name)
+            .map_or(0, |m| m.value)
+    }
+
+    pub fn logs_at_least(&self, level: i32) -> Vec<&str> {
+        self.logs
+            .iter()
+            .filter(|(l, _)| *l >= level)
+            .map(|(_, m)| m.as_str())
+            .collect()
+    }
+}
+
+fn compiled() -> &'static (Engine, Module) {
+    static MODULE: OnceLock<(Engine, Module)> = OnceLock::new();
+    MODULE.get_or_init(|| {
+        let mut config = Config::new();
+        config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        let engine = Engine::new(&config).expect("wasmtime engine");
+        let path = super::wasm::built_module();
+        let module = Module::from_file(&engine, &path).expect("compile the filter module");
+        (engine, module)
+    })
+}
+
+/// What one request did, end to end.
+#[derive(Debug)]
+pub struct Exchange {
+    pub request_headers_action: Action,
+    pub local_reply: Option<LocalReply>,
+    /// The request headers as the upstream would receive them (when continued).
+    pub upstream_headers: Vec<(String, String)>,
+    pub logs: Vec<(i32, String)>,
+}
+
+impl Exchange {
+    pub fn status(&self) -> u32 {
+        self.local_reply.as_ref().map_or(200, |r| r.status)
+    }
+
+    pub fn upstream_header(&self, name: &str) -> Vec<&str> {
+        self.upstream_headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+/// The module in one VM with its root context.
+pub struct Host {
+    pub store: Store<HostState>,
+    instance: Instance,
+    pub root_id: u32,
+    next_context: u32,
+}
+
+const ROOT_ID: u32 = 1;
+
+impl Host {
+    /// Instantiates the module and runs its start functions (`_initialize`, or `_start`).
+    /// Panics when the module imports something this host does not provide.
+    pub fn new() -> Host {
+        let (engine, module) = compiled();
+        let mut linker = Linker::new(engine);
+        abi::define(&mut linker).expect("define the proxy-wasm ABI");
+        wasi::define(&mut linker).expect("define WASI");
+        let mut store = Store::new(
+            engine,
+            HostState {
+                log_level: 0,
+                random_state: 0x9e37_79b9_7f4a_7c15,
+                next_call_token: 1,
+                ..HostState::default()
+            },
+        );
+        let instance = linker
+            .instantiate(&mut store, module)
+            .unwrap_or_else(|e| panic!("instantiate the filter: {e:#}"));
+        let mut host = Host {
+            store,
+            instance,
+            root_id: ROOT_ID,
+            next_context: ROOT_ID + 1,
+        };
+        if host.has_export("_initialize") {
+            host.call("_initialize", &[]);
+        } else if host.has_export("_start") {
+            host.call("_start", &[]);
+        }
+        assert!(
+            host.has_export("proxy_abi_version_0_2_1"),
+            "the module must declare ABI 0.2.1"
+        );
+        host
+    }
+
+    pub fn state(&self) -> &HostState {
+        self.store.data()
+    }
+
+    pub fn state_mut(&mut self) -> &mut HostState {
+        self.store.data_mut()
+    }
+
+    pub fn set_time(&mut self, unix_seconds: u64) {
+        self.state_mut().now_nanos = unix_seconds * 1_000_000_000;
+    }
+
+    pub fn set_property(&mut self, path: &[&str], value: &[u8]) {
+        let key = path.iter().map(|s| (*s).to_owned()).collect();
+        self.state_mut().properties.insert(key, value.to_vec());
+    }
+
+    fn has_export(&mut self, name: &str) -> bool {
+        self.instance.get_func(&mut self.store, name).is_some()
+    }
+
+    /// Calls an export with i32 arguments, returning its first result (or 0).
+    pub fn call(&mut self, name: &str, args: &[i32]) -> i32 {
+        let func = self
+            .instance
+            .get_func(&mut self.store, name)
+            .unwrap_or_else(|| panic!("the module does not export {name}"));
+        let params: Vec<Val> = args.iter().map(|a| Val::I32(*a)).collect();
+        let mut results = vec![Val::I32(0); func.ty(&self.store).results().len()];
+        if let Err(trap) = func.call(&mut self.store, &params, &mut results) {
+            let logs = self.state().logs.clone();
+            panic!("{name} trapped: {trap:#}\nmodule logs: {logs:#?}");
+        }
+        match results.first() {
+            Some(Val::I32(v)) => *v,
+            _ => 0,
+        }
+    }
+
+    /// Like [`call`](Self::call) but returns the trap instead of panicking.
+    pub fn try_call(&mut self, name: &str, args: &[i32]) -> Result<i32, String> {
+        let func: TypedFunc<(i32, i32), i32> = self
+            .instance
+            .get_typed_func(&mut self.store, name)
+            .map_err(|e| e.to_string())?;
+        func.call(&mut self.store, (args[0], args[1]))
+            .map_err(|e| format!("{e:#}"))
+    }
+
+    fn new_context(&mut self, parent: u32) -> u32 {
+        let id = self.next_context;
+        self.next_context += 1;
+        self.state_mut().effective_context = id;
+        self.call("proxy_on_context_create", &[id as i32, parent as i32]);
+        id
+    }
+
+    /// Envoy's start-up: root context, `proxy_on_vm_start`, `proxy_on_configure`. Returns
+    /// what `on_configure` answered (false: the host refuses the plugin).
+    pub fn start(&mut self, plugin_configuration: &str) -> bool {
+        self.state_mut().effective_context = self.root_id;
+        self.call("proxy_on_context_create", &[self.root_id as i32, 0]);
+        let vm_size = self.state().vm_configuration.len() as i32;
+        assert_eq!(
+            self.call("proxy_on_vm_start", &[self.root_id as i32, vm_size]),
+            1,
+            "on_vm_start refused"
+        );
+        self.configure(plugin_configuration)
+    }
+
+    /// A configuration update (`proxy_on_configure` again), as a new xDS push would do.
+    pub fn configure(&mut self, plugin_configuration: &str) -> bool {
+        self.state_mut().plugin_configuration = plugin_configuration.as_bytes().to_vec();
+        self.state_mut().effective_context = self.root_id;
+        let size = plugin_configuration.len() as i32;
+        self.call("proxy_on_configure", &[self.root_id as i32, size]) == 1
+    }
+
+    /// Advances time and fires `proxy_on_tick` when a tick period is set.
+    pub fn tick(&mut self, millis: u64) {
+        self.state_mut().now_nanos += millis * 1_000_000;
+        self.state_mut().monotonic_nanos += millis * 1_000_000;
+        if self.state().tick_period_ms > 0 {
+            self.state_mut().effective_context = self.root_id;
+            self.call("proxy_on_tick", &[self.root_id as i32]);
+        }
+    }
+
+    /// Delivers the response of an outstanding HTTP call.
+    pub fn http_call_response(
+        &mut self,
+        token: u32,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> bool {
+        let Some(index) = self
+            .state()
+            .http_calls
+            .iter()
+            .position(|c| c.token == token)
+        else {
+            return false;
+        };
+        let call = self.state_mut().http_calls.remove(index);
+        let state = self.state_mut();
+        state.maps.insert(
+            MapType::HttpCallResponseHeaders,
+            headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+        );
+        state
+            .maps
+            .insert(MapType::HttpCallResponseTrailers, Vec::new());
+        state
+            .buffers
+            .insert(BufferType::HttpCallResponseBody, body.to_vec());
+        state.effective_context = call.context_id;
+        let args = [
+            call.context_id as i32,
+            token as i32,
+            headers.len() as i32,
+            body.len() as i32,
+            0,
+        ];
+        self.call("proxy_on_http_call_response", &args);
+        true
+    }
+
+    /// One HTTP request through a new stream context: request headers, and — if the filter
+    /// continues — request body and trailers, the upstream's response headers and body; then
+    /// the access-log callback, done and delete, as Envoy does at stream end.
+    pub fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)]) -> Exchange {
+        let mut all = vec![
+            (":method".to_owned(), method.to_owned()),
+            (":path".to_owned(), path.to_owned()),
+            (":authority".to_owned(), "orders".to_owned()),
+            (":scheme".to_owned(), "http".to_owned()),
+        ];
+        all.extend(
+            headers
+                .iter()
+                .map(|(n, v)| (n.to_ascii_lowercase(), (*v).to_owned())),
+        );
+        self.request_with(all, b"")
+    }
+
+    pub fn request_with(&mut self, headers: Vec<(String, String)>, body: &[u8]) -> Exchange {
+        let logs_before = self.state().logs.len();
+        {
+            let state = self.state_mut();
+            state.local_reply = None;
+            state.maps.clear();
+            state.buffers.remove(&BufferType::RequestBody);
+            state.buffers.remove(&BufferType::ResponseBody);
+        }
+        let count = headers.len() as i32;
+        self.state_mut()
+            .maps
+            .insert(MapType::RequestHeaders, headers);
+        let id = self.new_context(self.root_id);
+        let end_of_stream = i32::from(body.is_empty());
+        let action = self.stream_action(
+            "proxy_on_request_headers",
+            &[id as i32, count, end_of_stream],
+        );
+        let replied = self.state().local_reply.is_some();
+        if action == Action::Continue && !replied {
+            if !body.is_empty() {
+                self.state_mut()
+                    .buffers
+                    .insert(BufferType::RequestBody, body.to_vec());
+                self.stream_action("proxy_on_request_body", &[id as i32, body.len() as i32, 1]);
+            }
+            // The upstream answers.
+            let response = vec![
+                (":status".to_owned(), "200".to_owned()),
+                ("content-type".to_owned(), "application/json".to_owned()),
+            ];
+            let n = response.len() as i32;
+            self.state_mut()
+                .maps
+                .insert(MapType::ResponseHeaders, response);
+            self.stream_action("proxy_on_response_headers", &[id as i32, n, 0]);
+            self.state_mut()
+                .buffers
+                .insert(BufferType::ResponseBody, b"{}".to_vec());
+            self.stream_action("proxy_on_response_body", &[id as i32, 2, 1]);
+        }
+        let upstream_headers = if replied {
+            Vec::new()
+        } else {
+            self.state().map(MapType::RequestHeaders).to_vec()
+        };
+        self.state_mut().effective_context = id;
+        self.call("proxy_on_log", &[id as i32]);
+        self.finish(id);
+        Exchange {
+            request_headers_action: action,
+            local_reply: self.state().local_reply.clone(),
+            upstream_headers,
+            logs: self.state().logs[logs_before..].to_vec(),
+        }
+    }
+
+    fn stream_action(&mut self, name: &str, args: &[i32]) -> Action {
+        self.state_mut().effective_context = args[0] as u32;
+        match self.call(name, args) {
+            0 => Action::Continue,
+            1 => Action::Pause,
+            other => panic!("{name} returned {other}, not a filter action"),
+        }
+    }
+
+    /// `proxy_on_done` then `proxy_on_delete`, as Envoy ends a context.
+    fn finish(&mut self, id: u32) {
+        self.state_mut().effective_context = id;
+        self.call("proxy_on_done", &[id as i32]);
+        self.call("proxy_on_delete", &[id as i32]);
+    }
+}

@@ -1,0 +1,181 @@
+//! The scenario table through the core and through the built `.wasm` in the wasmtime host:
+//! same configuration, same time, same answers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod common;
+
+use common::envoy::demo_plugin_config;
+use common::host::Host;
+use common::scenarios::{table, Scenario};
+use common::NOW;
+use meshguard::config::PluginConfig;
+use meshguard::decision::{Action, HttpRequest};
+use serde_json::Value;
+
+/// What a request came to, from either side.
+#[derive(Debug, PartialEq)]
+struct Outcome {
+    status: u16,
+    reason: String,
+    user: String,
+    /// A local reply's body and headers, or the headers the upstream would see.
+    body: String,
+    headers: Vec<(String, String)>,
+}
+
+fn sorted(mut headers: Vec<(String, String)>) -> Vec<(String, String)> {
+    headers.sort();
+    headers
+}
+
+fn request_headers(scenario: &Scenario) -> Vec<(String, String)> {
+    let mut headers = vec![
+        (":method".to_owned(), scenario.method.to_owned()),
+        (":path".to_owned(), scenario.path.clone()),
+        (":authority".to_owned(), "orders".to_owned()),
+        (":scheme".to_owned(), "http".to_owned()),
+    ];
+    headers.extend(scenario.headers.iter().cloned());
+    headers
+}
+
+fn through_core(engine: &meshguard::decision::Engine, scenario: &Scenario) -> Outcome {
+    let headers = request_headers(scenario);
+    let verdict = engine.decide(
+        &HttpRequest {
+            method: scenario.method,
+            target: &scenario.path,
+            headers: &headers,
+            proxy_namespace: "",
+        },
+        NOW,
+    );
+    let record = verdict.record;
+    match verdict.action {
+        Action::Respond(reply) => Outcome {
+            status: reply.status,
+            reason: record.reason,
+            user: record.user,
+            body: reply.body,
+            headers: sorted(reply.headers),
+        },
+        Action::Continue {
+            remove_headers,
+            add_headers,
+        } => {
+            let mut upstream: Vec<(String, String)> = headers
+                .into_iter()
+                .filter(|(n, _)| !remove_headers.contains(n))
+                .collect();
+            // Envoy keeps header names in lowercase.
+            upstream.extend(
+                add_headers
+                    .into_iter()
+                    .map(|(n, v)| (n.to_ascii_lowercase(), v)),
+            );
+            Outcome {
+                status: 200,
+                reason: record.reason,
+                user: record.user,
+                body: String::new(),
+                headers: sorted(upstream),
+            }
+        }
+    }
+}
+
+fn through_wasm(host: &mut Host, scenario: &Scenario) -> Outcome {
+    let exchange = host.request_with(request_headers(scenario), b"");
+    let line = exchange
+        .logs
+        .iter()
+        .find_map(|(_, m)| m.strip_prefix("meshguard: decision "))
+        .unwrap_or_else(|| panic!("{}: no decision line in {:?}", scenario.name, exchange.logs));
+    let record: Value = serde_json::from_str(line).unwrap();
+    let decision = host.state().property(&["meshguard_decision"]).unwrap();
+    let expected_property = match record["decision"].as_str().unwrap() {
+        "deny" => format!("deny:{}", record["reason"].as_str().unwrap()),
+        other => other.to_owned(),
+    };
+    assert_eq!(
+        String::from_utf8_lossy(decision),
+        expected_property,
+        "{}: filter state",
+        scenario.name
+    );
+    let (body, headers) = match &exchange.local_reply {
+        Some(reply) => (reply.body.clone(), sorted(reply.headers.clone())),
+        None => (String::new(), sorted(exchange.upstream_headers.clone())),
+    };
+    Outcome {
+        status: exchange.status() as u16,
+        reason: record["reason"].as_str().unwrap().to_owned(),
+        user: record["user"].as_str().unwrap_or("").to_owned(),
+        body,
+        headers,
+    }
+}
+
+#[test]
+fn the_core_and_the_wasm_module_answer_the_table_alike() {
+    let config = demo_plugin_config();
+    let engine = PluginConfig::from_value(config.clone())
+        .unwrap()
+        .engine()
+        .unwrap();
+    let mut host = Host::new();
+    host.set_time(NOW);
+    assert!(host.start(&config.to_string()), "{:?}", host.state().logs);
+
+    let scenarios = table();
+    assert!(scenarios.len() >= 30);
+    let mut failures = Vec::new();
+    for scenario in &scenarios {
+        let core = through_core(&engine, scenario);
+        let wasm = through_wasm(&mut host, scenario);
+        let expected = (scenario.status, scenario.reason, scenario.user);
+        if (core.status, core.reason.as_str(), core.user.as_str()) != expected {
+            failures.push(format!(
+                "{}: core {} {} {:?}, expected {expected:?}",
+                scenario.name, core.status, core.reason, core.user
+            ));
+        }
+        if core != wasm {
+            failures.push(format!(
+                "{}: core and wasm differ:\n  core {core:?}\n  wasm {wasm:?}",
+                scenario.name
+            ));
+        }
+        if core.status == 200 && !core.user.is_empty() {
+            // Forwarded identity: exactly the verified user, never what the caller sent.
+            let users: Vec<&str> = wasm
+                .headers
+                .iter()
+                .filter(|(n, _)| n == "x-remote-user")
+                .map(|(_, v)| v.as_str())
+                .collect();
+            assert_eq!(users, [scenario.user], "{}", scenario.name);
+            assert!(
+                !wasm.headers.iter().any(|(_, v)| v == "system:masters"),
+                "{}",
+                scenario.name
+            );
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // Every request was counted once, by outcome.
+    let state = host.state();
+    assert_eq!(
+        state.counter("meshguard.requests_total"),
+        scenarios.len() as i64
+    );
+    let denied = scenarios.iter().filter(|s| s.status != 200).count() as i64;
+    let denied_counted: i64 = state
+        .metrics
+        .iter()
+        .filter(|m| m.name.starts_with("meshguard.decision.deny."))
+        .map(|m| m.value)
+        .sum();
+    assert_eq!(denied_counted, denied);
+}
