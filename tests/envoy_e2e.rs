@@ -198,6 +198,28 @@ fn real_envoy_allows_rejects_and_forbids_as_the_policy_says() {
         403
     );
 
+    // Header values that are not UTF-8 (obs-text, which Envoy accepts) are read as bytes,
+    // never a trap: decided as usual, and the plugin keeps serving.
+    let latin1 = request_bytes(
+        port,
+        "GET",
+        b"/orders/42",
+        &[
+            ("authorization", auth.as_bytes()),
+            ("user-agent", b"Bot/1.0 (\xa1\xb1)"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(latin1.status, 200, "{}", latin1.body);
+    let damaged = request_bytes(
+        port,
+        "GET",
+        b"/orders/42",
+        &[("authorization", b"Bearer \xff\xfe")],
+    )
+    .unwrap();
+    assert_eq!(damaged.status, 401, "{}", damaged.body);
+
     // A few thousand mixed requests: every answer as expected, no panic, Envoy still up.
     let cases: Vec<(&str, &str, Option<&str>, u16)> = vec![
         ("GET", "/orders/42", Some(auth.as_str()), 200),

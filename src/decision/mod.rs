@@ -240,6 +240,24 @@ impl Engine {
         }
     }
 
+    /// A request refused before it could be examined, e.g. because a pseudo-header was not
+    /// UTF-8: `request_rejected`, recorded, counted and (in dry-run) let through like any deny.
+    pub fn reject(&self, headers: &[(String, String)], message: &str) -> Verdict {
+        let record = DecisionRecord {
+            revision: self.policy.revision.clone(),
+            enforced: true,
+            ..DecisionRecord::default()
+        };
+        let remove_headers = self.headers_to_remove(headers);
+        self.deny(
+            record,
+            "request_rejected",
+            response::bad_request(message),
+            message.to_owned(),
+            remove_headers,
+        )
+    }
+
     /// Authentication, revocation and anonymous access.
     fn authenticate(&self, request: &HttpRequest<'_>, now: u64) -> Result<UserInfo, AuthError> {
         let revocations = &self.policy.revocations;

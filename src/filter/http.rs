@@ -28,6 +28,29 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
         .map_or("", |(_, v)| v.as_str())
 }
 
+/// Header values as text, with the name of the first pseudo-header (`:path`, `:method`, ...)
+/// that was not UTF-8: such a request is refused, a path is never guessed at. Other values
+/// are converted lossily; a token damaged that way fails verification, it is never dropped.
+fn text_headers(raw: Vec<(String, Vec<u8>)>) -> (Vec<(String, String)>, Option<String>) {
+    let mut unreadable = None;
+    let headers = raw
+        .into_iter()
+        .map(|(name, value)| {
+            let text = match String::from_utf8(value) {
+                Ok(text) => text,
+                Err(e) => {
+                    if name.starts_with(':') && unreadable.is_none() {
+                        unreadable = Some(name.clone());
+                    }
+                    String::from_utf8_lossy(e.as_bytes()).into_owned()
+                }
+            };
+            (name, text)
+        })
+        .collect();
+    (headers, unreadable)
+}
+
 /// A local reply carrying a JSON body; a host error leaves the request paused, which Envoy
 /// resets: closed, not open.
 fn respond(reply: &decision::LocalReply) -> Action {
@@ -105,8 +128,16 @@ impl HttpContext for Http {
                 body: r#"{"code":503,"reason":"not_configured"}"#.into(),
             });
         };
-        let headers = match hostcalls::get_map(MapType::HttpRequestHeaders) {
-            Ok(headers) => headers,
+        // Bytes, not strings: Envoy passes header values that are not UTF-8 (obs-text), and
+        // the SDK's string variant panics on them, which would take the plugin down.
+        let headers = match hostcalls::get_map_bytes(MapType::HttpRequestHeaders) {
+            Ok(raw) => match text_headers(raw) {
+                (headers, None) => headers,
+                (headers, Some(name)) => {
+                    let message = format!("request header {name} is not UTF-8");
+                    return self.apply(&engine.reject(&headers, &message));
+                }
+            },
             Err(status) => {
                 log(
                     LogLevel::Error,

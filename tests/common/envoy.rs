@@ -268,16 +268,32 @@ pub fn request(
     target: &str,
     headers: &[(&str, &str)],
 ) -> std::io::Result<Response> {
+    let headers: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
+    request_bytes(port, method, target.as_bytes(), &headers)
+}
+
+/// [`request`] with a target and header values in bytes (obs-text, not UTF-8).
+pub fn request_bytes(
+    port: u16,
+    method: &str,
+    target: &[u8],
+    headers: &[(&str, &[u8])],
+) -> std::io::Result<Response> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut text = format!(
-        "{method} {target} HTTP/1.1\r\nhost: orders\r\nconnection: close\r\ncontent-length: 0\r\n"
+    let mut text = format!("{method} ").into_bytes();
+    text.extend_from_slice(target);
+    text.extend_from_slice(
+        b" HTTP/1.1\r\nhost: orders\r\nconnection: close\r\ncontent-length: 0\r\n",
     );
     for (name, value) in headers {
-        text.push_str(&format!("{name}: {value}\r\n"));
+        text.extend_from_slice(name.as_bytes());
+        text.extend_from_slice(b": ");
+        text.extend_from_slice(value);
+        text.extend_from_slice(b"\r\n");
     }
-    text.push_str("\r\n");
-    stream.write_all(text.as_bytes())?;
+    text.extend_from_slice(b"\r\n");
+    stream.write_all(&text)?;
     // Read until the response is complete, not until the peer closes: after a local reply
     // Envoy keeps the socket for its delayed-close timeout (1 s) before closing it.
     let mut raw = Vec::new();

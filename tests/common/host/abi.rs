@@ -76,16 +76,16 @@ fn give(caller: &mut C<'_>, bytes: &[u8], return_data: i32, return_size: i32) ->
 
 /// Header pairs in the ABI's wire form: count, (key length, value length)*, then each key
 /// and value followed by a NUL.
-pub(super) fn serialize_pairs(pairs: &[(String, String)]) -> Vec<u8> {
+pub(super) fn serialize_pairs<N: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(N, V)]) -> Vec<u8> {
     let mut out = (pairs.len() as u32).to_le_bytes().to_vec();
     for (name, value) in pairs {
-        out.extend_from_slice(&(name.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(name.as_ref().len() as u32).to_le_bytes());
+        out.extend_from_slice(&(value.as_ref().len() as u32).to_le_bytes());
     }
     for (name, value) in pairs {
-        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(name.as_ref());
         out.push(0);
-        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(value.as_ref());
         out.push(0);
     }
     out
@@ -284,7 +284,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             let Some(map) = map_of(&mut c, map) else {
                 return Ok(Status::BadArgument as i32);
             };
-            let bytes = serialize_pairs(c.data().map(map));
+            let bytes = serialize_pairs(&c.data().wire_map(map));
             give(&mut c, &bytes, ret_data, ret_size)
         },
     )?;
@@ -317,7 +317,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             let Some(map) = map_of(&mut c, map) else {
                 return Ok(Status::BadArgument as i32);
             };
-            let size = serialize_pairs(c.data().map(map)).len() as u32;
+            let size = serialize_pairs(&c.data().wire_map(map)).len() as u32;
             Ok(if write_u32(&mut c, ret, size)? { 0 } else { 2 })
         },
     )?;
@@ -391,6 +391,11 @@ pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 return Ok(Status::BadArgument as i32);
             };
             let key = key.to_ascii_lowercase();
+            if map == MapType::RequestHeaders {
+                c.data_mut()
+                    .binary_request_headers
+                    .retain(|(n, _)| *n != key);
+            }
             c.data_mut()
                 .maps
                 .entry(map)

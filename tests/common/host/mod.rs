@@ -163,6 +163,9 @@ pub struct HostState {
 
     // Per stream.
     pub maps: HashMap<MapType, Vec<(String, String)>>,
+    /// Request headers whose values are not UTF-8 (Envoy passes obs-text bytes through),
+    /// served after `maps[RequestHeaders]` when the module asks for all pairs.
+    pub binary_request_headers: Vec<(String, Vec<u8>)>,
     pub buffers: HashMap<BufferType, Vec<u8>>,
     pub local_reply: Option<LocalReply>,
     /// The context whose calls are being served (`proxy_set_effective_context` changes it).
@@ -192,6 +195,23 @@ pub struct HostState {
 impl HostState {
     pub fn map(&self, map: MapType) -> &[(String, String)] {
         self.maps.get(&map).map_or(&[], |m| m.as_slice())
+    }
+
+    /// A map as the module receives it, in bytes.
+    pub fn wire_map(&self, map: MapType) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = self
+            .map(map)
+            .iter()
+            .map(|(n, v)| (n.clone().into_bytes(), v.clone().into_bytes()))
+            .collect();
+        if map == MapType::RequestHeaders {
+            pairs.extend(
+                self.binary_request_headers
+                    .iter()
+                    .map(|(n, v)| (n.clone().into_bytes(), v.clone())),
+            );
+        }
+        pairs
     }
 
     pub fn header(&self, map: MapType, name: &str) -> Vec<&str> {
@@ -380,7 +400,12 @@ impl Host {
 
     /// A configuration update (`proxy_on_configure` again), as a new xDS push would do.
     pub fn configure(&mut self, plugin_configuration: &str) -> bool {
-        self.state_mut().plugin_configuration = plugin_configuration.as_bytes().to_vec();
+        self.configure_bytes(plugin_configuration.as_bytes())
+    }
+
+    /// [`configure`](Self::configure) with arbitrary bytes.
+    pub fn configure_bytes(&mut self, plugin_configuration: &[u8]) -> bool {
+        self.state_mut().plugin_configuration = plugin_configuration.to_vec();
         self.state_mut().effective_context = self.root_id;
         let size = plugin_configuration.len() as i32;
         self.call("proxy_on_configure", &[self.root_id as i32, size]) == 1
@@ -501,8 +526,17 @@ impl Host {
         let upstream_headers = if replied {
             Vec::new()
         } else {
-            self.state().map(MapType::RequestHeaders).to_vec()
+            let state = self.state();
+            let mut upstream = state.map(MapType::RequestHeaders).to_vec();
+            upstream.extend(
+                state
+                    .binary_request_headers
+                    .iter()
+                    .map(|(n, v)| (n.clone(), String::from_utf8_lossy(v).into_owned())),
+            );
+            upstream
         };
+        self.state_mut().binary_request_headers.clear();
         self.state_mut().effective_context = id;
         self.call("proxy_on_log", &[id as i32]);
         self.finish(id);
