@@ -17,7 +17,7 @@ pub struct Scenario {
     pub user: &'static str,
 }
 
-fn sa(namespace: &str, name: &str) -> Value {
+pub fn sa(namespace: &str, name: &str) -> Value {
     json!({
         "iss": SA_ISSUER, "aud": ["meshguard"],
         "sub": format!("system:serviceaccount:{namespace}:{name}"),
@@ -28,14 +28,14 @@ fn sa(namespace: &str, name: &str) -> Value {
     })
 }
 
-fn with(mut claims: Value, changes: Value) -> Value {
+pub fn with(mut claims: Value, changes: Value) -> Value {
     for (k, v) in changes.as_object().unwrap() {
         claims[k] = v.clone();
     }
     claims
 }
 
-fn sa_token(claims: Value) -> String {
+pub fn sa_token(claims: Value) -> String {
     mint("rs256", "RS256", Some("rsa-1"), claims)
 }
 
@@ -50,7 +50,7 @@ fn oidc(email: &str, hd: &str, groups: &[&str]) -> String {
     )
 }
 
-fn bearer(token: &str) -> Vec<(String, String)> {
+pub fn bearer(token: &str) -> Vec<(String, String)> {
     vec![("authorization".into(), format!("Bearer {token}"))]
 }
 
