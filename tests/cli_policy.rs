@@ -398,3 +398,80 @@ fn bundle_build_writes_a_canonical_bundle_that_loads_to_the_same_revision() {
     assert_eq!(stdout(&ask), "yes\n");
     assert!(Path::new(&out).exists());
 }
+
+fn render(extra: &[&str]) -> Output {
+    let files = mesh_files();
+    let mut args = vec!["config", "render", "istio/meshguard-config.yaml"];
+    args.extend_from_slice(extra);
+    let all = with_bundle(&args, &files);
+    Command::new(env!("CARGO_BIN_EXE_meshguard"))
+        .current_dir(root())
+        .args(&all)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn config_render_embeds_the_bundle_and_the_cluster_keys_as_json_or_yaml() {
+    let json_out = render(&[]);
+    assert!(json_out.status.success(), "{json_out:?}");
+    let text = String::from_utf8(json_out.stdout).unwrap();
+    assert_eq!(
+        text.trim_end().lines().count(),
+        1,
+        "one line, as Envoy takes it"
+    );
+    let config: Value = serde_json::from_str(&text).unwrap();
+    assert!(config["authorization"]["bundle"]["revision"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
+
+    let yaml_out = render(&["--yaml"]);
+    assert!(yaml_out.status.success());
+    let from_yaml: Value = serde_yaml_ng::from_slice(&yaml_out.stdout).unwrap();
+    assert_eq!(from_yaml, config);
+
+    let jwks = root().join("tests/keys/rs256.jwks.json");
+    let spec = format!(
+        "https://kubernetes.default.svc.cluster.local={}",
+        jwks.display()
+    );
+    let keyed = render(&["--jwks", &spec]);
+    assert!(keyed.status.success(), "{keyed:?}");
+    let keyed: Value = serde_json::from_slice(&keyed.stdout).unwrap();
+    let expected: Value = serde_json::from_str(&std::fs::read_to_string(&jwks).unwrap()).unwrap();
+    assert_eq!(keyed["authentication"]["jwt"][0]["jwks"], expected);
+    assert_ne!(
+        keyed["authentication"]["jwt"][0]["jwks"],
+        config["authentication"]["jwt"][0]["jwks"]
+    );
+}
+
+#[test]
+fn config_render_refuses_what_the_filter_would_refuse_and_names_it() {
+    let jwks = root().join("tests/keys/rs256.jwks.json");
+    let spec = format!("https://elsewhere.example={}", jwks.display());
+    let out = render(&["--jwks", &spec]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("https://elsewhere.example"), "{err}");
+
+    let not_jwks = root().join("istio/meshguard-config.yaml");
+    let spec = format!(
+        "https://kubernetes.default.svc.cluster.local={}",
+        not_jwks.display()
+    );
+    let out = render(&["--jwks", &spec]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a JWKS"));
+
+    let dir = std::env::temp_dir().join(format!("meshguard-render-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.yaml");
+    std::fs::write(&bad, "authentication:\n  jwt: []\nmode: permissive\n").unwrap();
+    let out = meshguard(&["config", "render", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.yaml") && err.contains("mode"), "{err}");
+}

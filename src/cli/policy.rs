@@ -52,6 +52,13 @@ pub(crate) struct RenderArgs {
     /// Bundle files to embed (replacing any inline bundle).
     #[arg(long, num_args = 1..)]
     bundle: Vec<String>,
+    /// `ISSUER_URL=FILE`: embed the JWKS in FILE (e.g. `kubectl get --raw /openid/v1/jwks`)
+    /// as the `jwks` of the issuer with that URL. Repeatable.
+    #[arg(long, value_name = "ISSUER_URL=FILE")]
+    jwks: Vec<String>,
+    /// Print YAML (for an Istio `WasmPlugin.pluginConfig`) instead of one line of JSON.
+    #[arg(long)]
+    yaml: bool,
 }
 
 #[derive(Args)]
@@ -161,13 +168,51 @@ pub(crate) fn config(command: ConfigCommand) -> Result<ExitCode, Failure> {
         };
         authorization.insert("bundle".to_owned(), canonical);
     }
+    for spec in &args.jwks {
+        embed_jwks(&mut value, spec)?;
+    }
     let config = meshguard::config::PluginConfig::from_value(value.clone())
         .map_err(|e| Failure(format!("{}: {e}", args.config)))?;
     config
         .engine()
         .map_err(|e| Failure(format!("{}: {e}", args.config)))?;
-    print_line(&serde_json::to_string(&value)?);
+    if args.yaml {
+        let text = serde_yaml_ng::to_string(&value)
+            .map_err(|e| Failure(format!("{}: {e}", args.config)))?;
+        print_line(text.trim_end());
+    } else {
+        print_line(&serde_json::to_string(&value)?);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--jwks ISSUER_URL=FILE`: sets `jwks` (and drops `publicKeys`) of the `authentication.jwt`
+/// entry whose `issuer.url` is ISSUER_URL.
+fn embed_jwks(config: &mut serde_json::Value, spec: &str) -> Result<(), Failure> {
+    let Some((issuer, file)) = spec.rsplit_once('=') else {
+        return Err(Failure(format!("--jwks {spec}: expected ISSUER_URL=FILE")));
+    };
+    let jwks = files::read_document(file)?;
+    if !jwks.get("keys").is_some_and(serde_json::Value::is_array) {
+        return Err(Failure(format!("{file}: not a JWKS (no \"keys\" array)")));
+    }
+    let entries = config
+        .pointer_mut("/authentication/jwt")
+        .and_then(serde_json::Value::as_array_mut)
+        .ok_or_else(|| Failure("authentication.jwt: missing".to_owned()))?;
+    let entry = entries
+        .iter_mut()
+        .find(|e| e.pointer("/issuer/url").and_then(serde_json::Value::as_str) == Some(issuer))
+        .ok_or_else(|| {
+            Failure(format!(
+                "--jwks {spec}: no authentication.jwt entry has issuer.url {issuer:?}"
+            ))
+        })?;
+    if let Some(entry) = entry.as_object_mut() {
+        entry.remove("publicKeys");
+        entry.insert("jwks".to_owned(), jwks);
+    }
+    Ok(())
 }
 
 pub(crate) fn request_info(args: RequestInfoArgs) -> Result<ExitCode, Failure> {

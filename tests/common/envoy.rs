@@ -121,7 +121,12 @@ pub fn wait_for_port(port: u16, limit: Duration) {
 /// The demo plugin configuration with the mesh bundle embedded (what `meshguard config
 /// render` prints), as a JSON value.
 pub fn demo_plugin_config() -> Value {
-    let text = std::fs::read_to_string(root().join("policies/demo-config.yaml")).unwrap();
+    rendered_plugin_config("policies/demo-config.yaml")
+}
+
+/// A plugin configuration file (relative to the repository) with the mesh bundle embedded.
+pub fn rendered_plugin_config(config: &str) -> Value {
+    let text = std::fs::read_to_string(root().join(config)).unwrap();
     let mut config: Value = serde_yaml_ng::from_str(&text).unwrap();
     let mut builder = meshguard::bundle::BundleBuilder::new();
     let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("policies/mesh/rbac"))
