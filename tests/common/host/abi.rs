@@ -50,6 +50,46 @@ pub(super) fn write_u32(caller: &mut C<'_>, ptr: i32, value: u32) -> wasmtime::R
     write(caller, ptr, &value.to_le_bytes())
 }
 
+/// Stores a result: `Ok`, or `BadArgument` when the pointer is outside memory.
+fn put(caller: &mut C<'_>, ptr: i32, bytes: &[u8]) -> R {
+    Ok(if write(caller, ptr, bytes)? {
+        Status::Ok as i32
+    } else {
+        Status::BadArgument as i32
+    })
+}
+
+fn put_u32(caller: &mut C<'_>, ptr: i32, value: u32) -> R {
+    put(caller, ptr, &value.to_le_bytes())
+}
+
+/// Updates metric `id` unless it is of kind `refused` (ABI: 0 counter, 1 gauge, 2 histogram).
+fn update_metric(caller: &mut C<'_>, id: i32, refused: i32, update: impl FnOnce(&mut Metric)) -> R {
+    match caller.data_mut().metrics.get_mut(id as u32 as usize) {
+        Some(metric) if metric.kind != refused => {
+            update(metric);
+            Ok(Status::Ok as i32)
+        }
+        Some(_) => Ok(Status::BadArgument as i32),
+        None => Ok(Status::NotFound as i32),
+    }
+}
+
+/// The index of the first item `matches` accepts, pushing `make()` when there is none.
+fn index_or_push<T>(
+    items: &mut Vec<T>,
+    matches: impl Fn(&T) -> bool,
+    make: impl FnOnce() -> T,
+) -> usize {
+    match items.iter().position(matches) {
+        Some(i) => i,
+        None => {
+            items.push(make());
+            items.len() - 1
+        }
+    }
+}
+
 /// Copies `bytes` into memory the module allocates (`proxy_on_memory_allocate`) and stores
 /// the address and size at `return_data` / `return_size`, as the host does for every
 /// variable-size result.
@@ -158,7 +198,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(ENV, "proxy_get_log_level", |mut c: C<'_>, ret: i32| -> R {
         c.data_mut().calls.push("proxy_get_log_level");
         let level = c.data().log_level as u32;
-        Ok(if write_u32(&mut c, ret, level)? { 0 } else { 2 })
+        put_u32(&mut c, ret, level)
     })?;
 
     linker.func_wrap(
@@ -182,11 +222,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 .calls
                 .push("proxy_get_current_time_nanoseconds");
             let now = c.data().now_nanos;
-            Ok(if write(&mut c, ret, &now.to_le_bytes())? {
-                0
-            } else {
-                2
-            })
+            put(&mut c, ret, &now.to_le_bytes())
         },
     )?;
 
@@ -318,7 +354,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 return Ok(Status::BadArgument as i32);
             };
             let size = serialize_pairs(&c.data().wire_map(map)).len() as u32;
-            Ok(if write_u32(&mut c, ret, size)? { 0 } else { 2 })
+            put_u32(&mut c, ret, size)
         },
     )?;
 
@@ -494,22 +530,16 @@ pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 return Ok(Status::BadArgument as i32);
             }
             let metrics = &mut c.data_mut().metrics;
-            let id = match metrics.iter().position(|m| m.name == name) {
-                Some(i) => i,
-                None => {
-                    metrics.push(Metric {
-                        name,
-                        kind,
-                        value: 0,
-                    });
-                    metrics.len() - 1
-                }
-            };
-            Ok(if write_u32(&mut c, ret, id as u32)? {
-                0
-            } else {
-                2
-            })
+            let id = index_or_push(
+                metrics,
+                |m| m.name == name,
+                || Metric {
+                    name: name.clone(),
+                    kind,
+                    value: 0,
+                },
+            );
+            put_u32(&mut c, ret, id as u32)
         },
     )?;
 
@@ -518,14 +548,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "proxy_increment_metric",
         |mut c: C<'_>, id: i32, offset: i64| -> R {
             c.data_mut().calls.push("proxy_increment_metric");
-            match c.data_mut().metrics.get_mut(id as u32 as usize) {
-                Some(metric) if metric.kind != 2 => {
-                    metric.value += offset;
-                    Ok(Status::Ok as i32)
-                }
-                Some(_) => Ok(Status::BadArgument as i32),
-                None => Ok(Status::NotFound as i32),
-            }
+            update_metric(&mut c, id, 2, |m| m.value += offset)
         },
     )?;
 
@@ -534,14 +557,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "proxy_record_metric",
         |mut c: C<'_>, id: i32, value: i64| -> R {
             c.data_mut().calls.push("proxy_record_metric");
-            match c.data_mut().metrics.get_mut(id as u32 as usize) {
-                Some(metric) if metric.kind != 0 => {
-                    metric.value = value;
-                    Ok(Status::Ok as i32)
-                }
-                Some(_) => Ok(Status::BadArgument as i32),
-                None => Ok(Status::NotFound as i32),
-            }
+            update_metric(&mut c, id, 0, |m| m.value = value)
         },
     )?;
 
@@ -553,11 +569,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             let Some(value) = c.data().metrics.get(id as u32 as usize).map(|m| m.value) else {
                 return Ok(Status::NotFound as i32);
             };
-            Ok(if write(&mut c, ret, &(value as u64).to_le_bytes())? {
-                0
-            } else {
-                2
-            })
+            put(&mut c, ret, &(value as u64).to_le_bytes())
         },
     )?;
 
@@ -616,18 +628,8 @@ pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 return Ok(Status::BadArgument as i32);
             };
             let queues = &mut c.data_mut().queues;
-            let id = match queues.iter().position(|(n, _)| *n == name) {
-                Some(i) => i,
-                None => {
-                    queues.push((name, Vec::new()));
-                    queues.len() - 1
-                }
-            };
-            Ok(if write_u32(&mut c, ret, id as u32)? {
-                0
-            } else {
-                2
-            })
+            let id = index_or_push(queues, |(n, _)| *n == name, || (name.clone(), Vec::new()));
+            put_u32(&mut c, ret, id as u32)
         },
     )?;
 
@@ -642,11 +644,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             let Some(id) = c.data().queues.iter().position(|(n, _)| *n == name) else {
                 return Ok(Status::NotFound as i32);
             };
-            Ok(if write_u32(&mut c, ret, id as u32)? {
-                0
-            } else {
-                2
-            })
+            put_u32(&mut c, ret, id as u32)
         },
     )?;
 
@@ -734,11 +732,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 trailers,
                 timeout_ms: timeout as u32,
             });
-            Ok(if write_u32(&mut c, ret_token, token)? {
-                0
-            } else {
-                2
-            })
+            put_u32(&mut c, ret_token, token)
         },
     )?;
 

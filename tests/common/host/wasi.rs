@@ -15,6 +15,19 @@ const EFAULT: i32 = 21;
 const EINVAL: i32 = 28;
 const ESPIPE: i32 = 70;
 
+/// Stores a result: success, or `EFAULT` when the pointer is outside memory.
+fn put(caller: &mut C<'_>, ptr: i32, bytes: &[u8]) -> R {
+    Ok(if write(caller, ptr, bytes)? {
+        SUCCESS
+    } else {
+        EFAULT
+    })
+}
+
+fn put_u32(caller: &mut C<'_>, ptr: i32, value: u32) -> R {
+    put(caller, ptr, &value.to_le_bytes())
+}
+
 pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     const WASI: &str = "wasi_snapshot_preview1";
 
@@ -45,11 +58,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             } else {
                 state.stderr.extend_from_slice(&written);
             }
-            Ok(if write_u32(&mut c, nwritten, count)? {
-                SUCCESS
-            } else {
-                EFAULT
-            })
+            put_u32(&mut c, nwritten, count)
         },
     )?;
 
@@ -62,11 +71,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 return Ok(EBADF);
             }
             // stdin is empty.
-            Ok(if write_u32(&mut c, nread, 0)? {
-                SUCCESS
-            } else {
-                EFAULT
-            })
+            put_u32(&mut c, nread, 0)
         },
     )?;
 
@@ -99,11 +104,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             // filetype character device, no flags, no rights beyond what fd_write needs.
             let mut stat = [0u8; 24];
             stat[0] = 2;
-            Ok(if write(&mut c, ret, &stat)? {
-                SUCCESS
-            } else {
-                EFAULT
-            })
+            put(&mut c, ret, &stat)
         },
     )?;
 
@@ -140,11 +141,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 1 => c.data().monotonic_nanos,
                 _ => return Ok(EINVAL),
             };
-            Ok(if write(&mut c, ret, &time.to_le_bytes())? {
-                SUCCESS
-            } else {
-                EFAULT
-            })
+            put(&mut c, ret, &time.to_le_bytes())
         },
     )?;
 
@@ -165,11 +162,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 bytes.extend_from_slice(&x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
             }
             bytes.truncate(len as u32 as usize);
-            Ok(if write(&mut c, ptr, &bytes)? {
-                SUCCESS
-            } else {
-                EFAULT
-            })
+            put(&mut c, ptr, &bytes)
         },
     )?;
 
