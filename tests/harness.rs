@@ -583,3 +583,73 @@ fn thousands_of_hostile_requests_get_an_answer_and_never_a_trap() {
     }
     assert!(host.state().logs_at_least(CRITICAL).is_empty());
 }
+
+/// A minimal proxy-wasm module in WebAssembly text that uses what the filter does not yet:
+/// on configure it sets a 1 s tick and a shared value; on each tick it calls the `jwks`
+/// cluster; the response body becomes the shared value. The harness must carry all of it.
+const CALLOUT_MODULE: &str = r#"
+(module
+  (import "env" "proxy_set_tick_period_milliseconds" (func $tick_period (param i32) (result i32)))
+  (import "env" "proxy_set_shared_data" (func $set_shared (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_http_call" (func $http_call
+    (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_buffer_bytes" (func $get_buffer (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 4096))
+  ;; 0: cluster name; 16: serialized callout headers (3 pairs); 200: key; 210: first value.
+  (data (i32.const 0) "jwks")
+  (data (i32.const 16) "\03\00\00\00\07\00\00\00\03\00\00\00\05\00\00\00\05\00\00\00\0a\00\00\00\03\00\00\00:method\00GET\00:path\00/keys\00:authority\00idp\00")
+  (data (i32.const 200) "k")
+  (data (i32.const 210) "v1")
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_memory_allocate") (param $size i32) (result i32)
+    (local $ptr i32)
+    (local.set $ptr (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $size)))
+    (local.get $ptr))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32)
+    (drop (call $tick_period (i32.const 1000)))
+    (drop (call $set_shared (i32.const 200) (i32.const 1) (i32.const 210) (i32.const 2) (i32.const 0)))
+    (i32.const 1))
+  ;; The callout token goes to address 300 (its status to 312).
+  (func (export "proxy_on_tick") (param i32)
+    (i32.store (i32.const 312)
+      (call $http_call (i32.const 0) (i32.const 4) (i32.const 16) (i32.const 67)
+        (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 500) (i32.const 300))))
+  (func (export "proxy_on_http_call_response") (param i32 i32 i32 i32 i32)
+    (drop (call $get_buffer (i32.const 4) (i32.const 0) (local.get 3) (i32.const 304) (i32.const 308)))
+    (drop (call $set_shared (i32.const 200) (i32.const 1)
+      (i32.load (i32.const 304)) (i32.load (i32.const 308)) (i32.const 0))))
+)
+"#;
+
+#[test]
+fn the_harness_carries_ticks_http_callouts_and_shared_data() {
+    let mut host = Host::from_wat(CALLOUT_MODULE);
+    assert!(host.start(""));
+    assert_eq!(host.state().tick_period_ms, 1000);
+    assert_eq!(host.state().shared_data["k"], (b"v1".to_vec(), 1));
+
+    // A callout to a cluster the proxy does not have is refused, as Envoy refuses it.
+    host.tick(1000);
+    assert!(host.state().http_calls.is_empty());
+
+    host.state_mut().clusters.push("jwks".to_owned());
+    host.tick(1000);
+    let call = host.state().http_calls[0].clone();
+    assert_eq!(call.upstream, "jwks");
+    assert_eq!(call.timeout_ms, 500);
+    assert!(call
+        .headers
+        .contains(&(":path".to_owned(), "/keys".to_owned())));
+    assert_eq!(call.context_id, host.root_id);
+
+    let body = br#"{"keys":[]}"#;
+    assert!(host.http_call_response(call.token, &[(":status", "200")], body));
+    assert_eq!(host.state().shared_data["k"], (body.to_vec(), 2));
+    assert!(host.state().http_calls.is_empty());
+    // A token that was answered, or never issued, finds nothing.
+    assert!(!host.http_call_response(call.token, &[], b""));
+}

@@ -294,6 +294,20 @@ impl Host {
     /// Panics when the module imports something this host does not provide.
     pub fn new() -> Host {
         let (engine, module) = compiled();
+        Host::instantiate(engine, module)
+    }
+
+    /// A host for another module, given as WebAssembly text: to exercise host functions the
+    /// filter does not call yet (ticks, HTTP callouts, shared data).
+    pub fn from_wat(text: &str) -> Host {
+        static ENGINE: OnceLock<Engine> = OnceLock::new();
+        let engine = ENGINE.get_or_init(Engine::default);
+        let module = Module::new(engine, wat::parse_str(text).expect("valid WAT"))
+            .expect("compile the module");
+        Host::instantiate(engine, &module)
+    }
+
+    fn instantiate(engine: &Engine, module: &Module) -> Host {
         let mut linker = Linker::new(engine);
         abi::define(&mut linker).expect("define the proxy-wasm ABI");
         wasi::define(&mut linker).expect("define WASI");
