@@ -18,6 +18,7 @@ pub mod config;
 pub mod decision;
 pub mod identity;
 pub mod rbac;
+pub mod remote;
 pub mod request_info;
 pub mod token;
 

@@ -515,6 +515,7 @@ fn errors_carry_their_evidence_and_never_the_token() {
     assert_eq!(
         err,
         AuthError::KeyNotFound {
+            issuer: SA_ISSUER.into(),
             kid: Some("rsa-2".into()),
             alg: "RS256".into()
         }

@@ -208,6 +208,13 @@ fn every_field() -> Value {
                 "userValidationRules": [{"expression": "true", "message": "m"}],
                 "jwks": {"keys": []},
                 "publicKeys": "PEM",
+                "remoteKeys": {"cluster": "idp", "jwksURI": "https://idp.example.com/keys",
+                               "refreshIntervalSeconds": 300, "minRefreshIntervalSeconds": 30,
+                               "maxRefreshIntervalSeconds": 3600,
+                               "unknownKidRefetchIntervalSeconds": 30,
+                               "fetch": {"timeoutMs": 5000, "initialBackoffMs": 1000,
+                                         "maxBackoffSeconds": 60, "maxResponseBytes": 65536,
+                                         "requestWaitMs": 3000}},
                 "algorithms": ["RS256"],
                 "serviceAccountIssuer": false,
                 "requireExpiration": true,
@@ -226,7 +233,10 @@ fn every_field() -> Value {
                                "grouplessApiPrefixes": ["api"], "namespace": "orders",
                                "apiGroup": "orders.example.com", "routes": ["/v1/{resource}"],
                                "nonResourcePaths": ["/healthz"]},
-            "bundle": []
+            "bundleSource": {"cluster": "bundles", "url": "https://bundles.example.com/b.json",
+                             "signatureURL": "https://bundles.example.com/b.json.sig",
+                             "signingKeys": {"keys": []}, "pollIntervalSeconds": 30,
+                             "fetch": {"timeoutMs": 5000}}
         },
         "mode": "dryRun",
         "anonymous": {"enabled": true},
@@ -404,6 +414,10 @@ fn the_schema_names_exactly_the_fields_the_parser_accepts() {
             "/authorization/requestMapping",
             &authorization["requestMapping"],
         ),
+        ("/authentication/jwt/0/remoteKeys", &defs["remoteKeys"]),
+        ("/authentication/jwt/0/remoteKeys/fetch", &defs["fetch"]),
+        ("/authorization/bundleSource", &defs["bundleSource"]),
+        ("/authorization/bundleSource/fetch", &defs["fetch"]),
         ("/anonymous", &schema["properties"]["anonymous"]),
         ("/forwarding", &defs["forwarding"]),
     ];
@@ -434,7 +448,7 @@ fn the_schema_names_exactly_the_fields_the_parser_accepts() {
         .flat_map(|o| o["properties"].as_object().unwrap().keys().cloned())
         .collect();
     assert_eq!(expected_names(&error.message), variants, "{error}");
-    assert_eq!(checked.len(), 17);
+    assert_eq!(checked.len(), 20);
     // The example reaches every object: no object schema is left unchecked.
     let mut objects_in_schema = 0;
     count_objects(&schema, &mut objects_in_schema);

@@ -214,7 +214,9 @@ fn authenticator_for(case: &Value, token: &str, keys: KeySet) -> Authenticator {
     let issuer = IssuerVerifier {
         url,
         audiences,
+        inline_keys: keys.clone(),
         keys,
+        remote: None,
         algorithms: Algorithm::ALL.to_vec(),
         time: TimePolicy {
             skew: case["clock_skew_seconds"].as_u64().unwrap_or(60),

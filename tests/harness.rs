@@ -630,7 +630,7 @@ fn the_harness_carries_ticks_http_callouts_and_shared_data() {
     let mut host = Host::from_wat(CALLOUT_MODULE);
     assert!(host.start(""));
     assert_eq!(host.state().tick_period_ms, 1000);
-    assert_eq!(host.state().shared_data["k"], (b"v1".to_vec(), 1));
+    assert_eq!(host.shared("k").unwrap(), (b"v1".to_vec(), 1));
 
     // A callout to a cluster the proxy does not have is refused, as Envoy refuses it.
     host.tick(1000);
@@ -648,7 +648,7 @@ fn the_harness_carries_ticks_http_callouts_and_shared_data() {
 
     let body = br#"{"keys":[]}"#;
     assert!(host.http_call_response(call.token, &[(":status", "200")], body));
-    assert_eq!(host.state().shared_data["k"], (body.to_vec(), 2));
+    assert_eq!(host.shared("k").unwrap(), (body.to_vec(), 2));
     assert!(host.state().http_calls.is_empty());
     // A token that was answered, or never issued, finds nothing.
     assert!(!host.http_call_response(call.token, &[], b""));

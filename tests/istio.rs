@@ -80,7 +80,7 @@ fn the_embedded_configuration_is_accepted_and_renders_from_the_current_policy() 
         .unwrap_or_else(|e| panic!("istio/wasmplugin.yaml pluginConfig: {e}"))
         .engine()
         .unwrap_or_else(|e| panic!("istio/wasmplugin.yaml pluginConfig: {e}"));
-    assert!(engine.policy.authorizer.binding_count() > 0);
+    assert!(engine.policy.as_ref().unwrap().authorizer.binding_count() > 0);
     // The namespace comes from each sidecar's node metadata, so one plugin serves all.
     assert!(config["authorization"]["requestMapping"]
         .get("namespace")

@@ -8,6 +8,7 @@
 
 mod guardrails;
 mod revocation;
+pub mod signature;
 pub mod validate;
 
 use std::collections::BTreeSet;
@@ -582,12 +583,7 @@ impl Bundle {
     }
 
     fn compute_revision(&self) -> String {
-        let digest = hmac_sha256::Hash::hash(self.canonical(None).as_bytes());
-        let mut revision = String::from("sha256:");
-        for byte in digest {
-            revision.push_str(&format!("{byte:02x}"));
-        }
-        revision
+        signature::digest(self.canonical(None).as_bytes())
     }
 
     /// The canonical JSON form, revision stamped: what `meshguard bundle build` writes.

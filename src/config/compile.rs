@@ -117,14 +117,24 @@ impl JwtAuthenticator {
         if issuer.url.is_empty() {
             return Err(err("issuer.url", "is required".into()));
         }
-        let remote = "fetching keys from the issuer is not available yet; \
-                      remove it and configure jwks or publicKeys inline";
-        if issuer.discovery_url.is_some() {
-            return Err(err("issuer.discoveryURL", remote.into()));
-        }
         if issuer.certificate_authority.is_some() {
-            return Err(err("issuer.certificateAuthority", remote.into()));
+            return Err(err(
+                "issuer.certificateAuthority",
+                "TLS to the issuer is set on the Envoy cluster of remoteKeys (its transport \
+                 socket's validation context); remove certificateAuthority"
+                    .into(),
+            ));
         }
+        let remote = match &self.remote_keys {
+            Some(config) => Some(super::remote::remote_keys(path, config, issuer)?),
+            None if issuer.discovery_url.is_some() => {
+                return Err(err(
+                    "issuer.discoveryURL",
+                    "needs remoteKeys (the Envoy cluster to fetch through)".into(),
+                ))
+            }
+            None => None,
+        };
         let legacy = self.service_account_issuer && issuer.url == LEGACY_SERVICE_ACCOUNT_ISSUER;
         if issuer.audiences.is_empty() && !legacy {
             return Err(err(
@@ -205,15 +215,17 @@ impl JwtAuthenticator {
             IdentityMapping::Claims(compile_mappings(&raw, &issuer.url, path)?)
         };
 
-        let keys = self.keys(path)?;
-        let algorithms = self.algorithms(path, &keys)?;
+        let keys = self.keys(path, remote.is_some())?;
+        let algorithms = self.algorithms(path, &keys, remote.is_some())?;
         if let Some(0) = self.max_token_lifetime_seconds {
             return Err(err("maxTokenLifetimeSeconds", "must be positive".into()));
         }
         Ok(IssuerVerifier {
             url: issuer.url.clone(),
             audiences: issuer.audiences.clone(),
+            inline_keys: keys.clone(),
             keys,
+            remote,
             algorithms,
             time: TimePolicy {
                 skew,
@@ -225,7 +237,7 @@ impl JwtAuthenticator {
         })
     }
 
-    fn keys(&self, path: &str) -> Result<KeySet, ConfigError> {
+    fn keys(&self, path: &str, remote: bool) -> Result<KeySet, ConfigError> {
         let mut keys = KeySet::default();
         if let Some(jwks) = &self.jwks {
             let parsed = match jwks {
@@ -240,17 +252,27 @@ impl JwtAuthenticator {
                     .map_err(|e| ConfigError::new(format!("{path}.publicKeys"), e.0))?,
             );
         }
-        if keys.is_empty() {
+        if keys.is_empty() && !remote {
             return Err(ConfigError::new(
                 path,
-                "no keys: set jwks (a JWKS document) or publicKeys (PEM)",
+                "no keys: set remoteKeys, jwks (a JWKS document) or publicKeys (PEM)",
             ));
         }
         Ok(keys)
     }
 
-    fn algorithms(&self, path: &str, keys: &KeySet) -> Result<Vec<Algorithm>, ConfigError> {
-        let has_family = |family: KeyFamily| keys.keys().iter().any(|k| k.family() == family);
+    /// The allowed algorithms: configured, or every one the keys can verify. Remote key sets
+    /// may hold any public-key type (never a shared secret).
+    fn algorithms(
+        &self,
+        path: &str,
+        keys: &KeySet,
+        remote: bool,
+    ) -> Result<Vec<Algorithm>, ConfigError> {
+        let has_family = |family: KeyFamily| {
+            (remote && family != KeyFamily::Hmac)
+                || keys.keys().iter().any(|k| k.family() == family)
+        };
         let Some(names) = &self.algorithms else {
             return Ok(Algorithm::ALL
                 .into_iter()

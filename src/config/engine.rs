@@ -1,5 +1,7 @@
 //! Compiling the whole plugin configuration into the request-path [`Engine`].
 
+use std::sync::Arc;
+
 use super::schema::{ForwardingConfig, PluginConfig, RequestMappingConfig};
 use super::ConfigError;
 use crate::bundle::Bundle;
@@ -136,12 +138,33 @@ impl PluginConfig {
         let Some(authorization) = &self.authorization else {
             return Err(ConfigError::new(
                 "authorization",
-                "required: the filter needs a policy bundle (authorization.bundle)",
+                "required: the filter needs a policy bundle (authorization.bundle or \
+                 authorization.bundleSource)",
             ));
         };
         let mapper = request_mapping(authorization.request_mapping.as_ref())?;
-        let bundle = Bundle::from_value(authorization.bundle.clone())
-            .map_err(|e| ConfigError::new("authorization.bundle", e.to_string()))?;
+        let (bundle, bundle_source) = match (&authorization.bundle, &authorization.bundle_source) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    "authorization.bundleSource",
+                    "set authorization.bundle or authorization.bundleSource, not both",
+                ))
+            }
+            (None, None) => {
+                return Err(ConfigError::new(
+                    "authorization.bundle",
+                    "required (or authorization.bundleSource)",
+                ))
+            }
+            (Some(inline), None) => (
+                Some(
+                    Bundle::from_value(inline.clone())
+                        .map_err(|e| ConfigError::new("authorization.bundle", e.to_string()))?,
+                ),
+                None,
+            ),
+            (None, Some(source)) => (None, Some(Arc::new(super::remote::bundle_source(source)?))),
+        };
         for (i, p) in self.bypass_paths.iter().enumerate() {
             if !p.starts_with('/') {
                 return Err(ConfigError::new(
@@ -157,12 +180,16 @@ impl PluginConfig {
                 "must not contain control characters",
             ));
         }
-        let warnings = bundle.warnings.iter().map(ToString::to_string).collect();
+        let warnings = bundle
+            .iter()
+            .flat_map(|b| b.warnings.iter().map(ToString::to_string))
+            .collect();
         Ok(Engine {
             warnings,
             authenticator,
             mapper,
-            policy: bundle.compile(),
+            policy: bundle.map(|b| Arc::new(b.compile())),
+            bundle_source,
             mode: self.mode.unwrap_or_default(),
             anonymous: self.anonymous.as_ref().is_some_and(|a| a.enabled),
             forwarding: forwarding(self.forwarding.as_ref())?,

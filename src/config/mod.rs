@@ -10,6 +10,7 @@
 mod compile;
 mod engine;
 mod error;
+mod remote;
 pub mod schema;
 
 pub use compile::LEGACY_SERVICE_ACCOUNT_ISSUER;

@@ -85,7 +85,89 @@ pub struct AuthorizationConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_mapping: Option<RequestMappingConfig>,
     /// The policy bundle, inline: a PolicyBundle, a List, or an array of RBAC objects.
-    pub bundle: Value,
+    /// Exactly one of `bundle` and `bundleSource` is required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<Value>,
+    /// The policy bundle from a URL, signed, polled and hot-reloaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle_source: Option<BundleSourceConfig>,
+}
+
+/// `authorization.bundleSource`: a signed bundle polled from a URL through an Envoy cluster.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BundleSourceConfig {
+    /// The Envoy cluster the calls go through (it carries the address and TLS).
+    pub cluster: String,
+    /// The bundle's URL (its host is the `:authority`).
+    pub url: String,
+    /// The detached signature's URL. Default: the bundle URL with `.sig` appended.
+    #[serde(
+        default,
+        rename = "signatureURL",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub signature_url: Option<String>,
+    /// Keys that may sign bundles: a JWKS, as an object or as JSON text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_keys: Option<Value>,
+    /// Poll interval, in seconds. Default 30.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_interval_seconds: Option<u64>,
+    /// Timers, bounds and waits of the calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetch: Option<FetchConfig>,
+}
+
+/// Timers and bounds shared by remote keys and bundles.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FetchConfig {
+    /// Timeout of one HTTP call, in milliseconds. Default 5000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// First retry delay after a failure, in milliseconds; doubles per failure. Default 1000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_backoff_ms: Option<u64>,
+    /// Largest retry delay, in seconds. Default 60.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_backoff_seconds: Option<u64>,
+    /// Largest response body accepted, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_response_bytes: Option<usize>,
+    /// How long a request may wait for a first fetch (or a demanded refetch), in
+    /// milliseconds, before it is answered. Default 3000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_wait_ms: Option<u64>,
+}
+
+/// `authentication.jwt[].remoteKeys`: the issuer's keys fetched through an Envoy cluster.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RemoteKeysConfig {
+    /// The Envoy cluster the calls go through (it carries the address and TLS).
+    pub cluster: String,
+    /// The JWKS URL. Default: the `jwks_uri` of the issuer's OIDC discovery document
+    /// (`issuer.discoveryURL`, or `{issuer.url}/.well-known/openid-configuration`).
+    #[serde(default, rename = "jwksURI", skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// Refresh interval when the response has no `Cache-Control` max-age, in seconds.
+    /// Default 300.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_interval_seconds: Option<u64>,
+    /// Lower bound of a `Cache-Control` max-age, in seconds. Default 30.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_refresh_interval_seconds: Option<u64>,
+    /// Upper bound of a `Cache-Control` max-age, in seconds. Default 3600.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_refresh_interval_seconds: Option<u64>,
+    /// Smallest spacing of refetches caused by tokens with an unknown `kid`, in seconds.
+    /// Default 30.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown_kid_refetch_interval_seconds: Option<u64>,
+    /// Timers, bounds and waits of the calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetch: Option<FetchConfig>,
 }
 
 /// `authorization.requestMapping`.
@@ -159,6 +241,9 @@ pub struct JwtAuthenticator {
     /// meshguard: PEM public keys, as the apiserver's `--service-account-key-file` takes them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_keys: Option<String>,
+    /// meshguard: fetch the issuer's keys (JWKS, directly or through OIDC discovery).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_keys: Option<RemoteKeysConfig>,
     /// meshguard: allowed algorithms. Default: every algorithm the configured keys can verify.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub algorithms: Option<Vec<String>>,
@@ -180,14 +265,15 @@ pub struct JwtAuthenticator {
 pub struct Issuer {
     /// The issuer URL; tokens' `iss` must equal it exactly.
     pub url: String,
-    /// OIDC discovery override (remote keys; not available yet).
+    /// Where the OIDC discovery document is fetched, when it is not at
+    /// `{url}/.well-known/openid-configuration` (needs `remoteKeys`).
     #[serde(
         default,
         rename = "discoveryURL",
         skip_serializing_if = "Option::is_none"
     )]
     pub discovery_url: Option<String>,
-    /// CA for fetching remote keys (not available yet).
+    /// Refused: TLS to the issuer is the Envoy cluster's (its validation context).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_authority: Option<String>,
     /// Accepted audiences.

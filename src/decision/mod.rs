@@ -10,12 +10,15 @@ use serde::Serialize;
 pub use forward::Forwarding;
 pub use response::LocalReply;
 
+use std::sync::Arc;
+
 use crate::bundle::Policy;
 use crate::config::schema::Mode;
 use crate::identity::UserInfo;
 use crate::rbac::{Attributes, Decision};
+use crate::remote::BundleSource;
 use crate::request_info::{path, RequestError, RequestMapper};
-use crate::token::{AuthError, Authenticator, TokenSource};
+use crate::token::{AuthError, Authenticator, KeySet, TokenSource};
 
 /// The username and group of unauthenticated requests, when anonymous access is on.
 pub const ANONYMOUS_USER: &str = "system:anonymous";
@@ -103,6 +106,22 @@ impl DecisionRecord {
     }
 }
 
+/// What a verdict could improve on by waiting: the filter may hold the request until the
+/// missing piece arrives (within the configured wait) and decide again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// Issuer `issuer` (its index) has no keys yet, or none with the token's `kid`
+    /// (`unknown_kid`), and fetches its keys remotely.
+    Keys {
+        /// The issuer's index in the configuration.
+        issuer: usize,
+        /// A key set is in force, but not the token's `kid`: a refetch is demanded.
+        unknown_kid: bool,
+    },
+    /// No bundle has loaded yet from `bundleSource`.
+    Bundle,
+}
+
 /// The outcome for one request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verdict {
@@ -110,17 +129,23 @@ pub struct Verdict {
     pub record: DecisionRecord,
     /// What the proxy must do.
     pub action: Action,
+    /// Set when the verdict is for want of keys or a bundle that may yet arrive.
+    pub wait: Option<Wait>,
 }
 
-/// The compiled configuration: everything a request needs, built once per configuration.
-#[derive(Debug)]
+/// The compiled configuration: everything a request needs. Built once per configuration; a
+/// fetched key set or bundle makes a new one ([`Engine::with_keys`], [`Engine::with_policy`]),
+/// so a request always sees one consistent snapshot.
+#[derive(Clone, Debug)]
 pub struct Engine {
     /// Authentication.
     pub authenticator: Authenticator,
     /// Request mapping.
     pub mapper: RequestMapper,
-    /// The compiled bundle.
-    pub policy: Policy,
+    /// The compiled bundle in force; `None` until a first bundle loads from `bundleSource`.
+    pub policy: Option<Arc<Policy>>,
+    /// Where the bundle is fetched from, if it is.
+    pub bundle_source: Option<Arc<BundleSource>>,
     /// Enforce or dry-run.
     pub mode: Mode,
     /// Anonymous access.
@@ -144,13 +169,38 @@ fn path_matches(patterns: &[String], path: &str) -> bool {
 }
 
 impl Engine {
-    /// Decides one request at `now` (Unix seconds).
-    pub fn decide(&self, request: &HttpRequest<'_>, now: u64) -> Verdict {
-        let mut record = DecisionRecord {
-            revision: self.policy.revision.clone(),
+    /// This engine with a fetched key set in force for issuer `index` (beside its inline
+    /// keys).
+    pub fn with_keys(&self, index: usize, fetched: KeySet) -> Engine {
+        let mut engine = self.clone();
+        engine.authenticator.set_fetched_keys(index, fetched);
+        engine
+    }
+
+    /// This engine with a newly loaded bundle in force.
+    pub fn with_policy(&self, policy: Policy, warnings: Vec<String>) -> Engine {
+        let mut engine = self.clone();
+        engine.policy = Some(Arc::new(policy));
+        engine.warnings = warnings;
+        engine
+    }
+
+    /// The bundle revision in force (empty before the first bundle).
+    pub fn revision(&self) -> &str {
+        self.policy.as_ref().map_or("", |p| p.revision.as_str())
+    }
+
+    fn record(&self) -> DecisionRecord {
+        DecisionRecord {
+            revision: self.revision().to_owned(),
             enforced: true,
             ..DecisionRecord::default()
-        };
+        }
+    }
+
+    /// Decides one request at `now` (Unix seconds).
+    pub fn decide(&self, request: &HttpRequest<'_>, now: u64) -> Verdict {
+        let mut record = self.record();
         let remove_headers = self.headers_to_remove(request.headers);
         let (raw_path, _) = path::split_target(request.target);
         record.path = raw_path.to_owned();
@@ -177,20 +227,45 @@ impl Engine {
                     remove_headers,
                     add_headers: Vec::new(),
                 },
+                wait: None,
             };
         }
+        let Some(policy) = &self.policy else {
+            // Fail closed until a first bundle loads; 503 because the caller is not at fault
+            // and a retry (Envoy's retry policy, another replica) may succeed.
+            let message = "no policy bundle has loaded yet";
+            let reply = response::unavailable("bundle_unavailable", message);
+            let mut verdict = self.deny(
+                record,
+                "bundle_unavailable",
+                reply,
+                message.to_owned(),
+                remove_headers,
+            );
+            verdict.wait = Some(Wait::Bundle);
+            return verdict;
+        };
 
-        let user = match self.authenticate(request, now) {
+        let user = match self.authenticate(request, policy, now) {
             Ok(user) => user,
             Err(error) => {
-                let reply = response::unauthorized(&self.realm, &error);
-                return self.deny(
+                let wait = self.key_wait(&error);
+                let reply = match error {
+                    // No key set yet: the token may be good; the caller is not at fault.
+                    AuthError::KeysUnavailable { .. } => {
+                        response::unavailable(error.code(), &error.to_string())
+                    }
+                    _ => response::unauthorized(&self.realm, &error),
+                };
+                let mut verdict = self.deny(
                     record,
                     error.code(),
                     reply,
                     error.to_string(),
                     remove_headers,
                 );
+                verdict.wait = wait;
+                return verdict;
             }
         };
         record.user.clone_from(&user.username);
@@ -214,7 +289,7 @@ impl Engine {
         let attributes = info.attributes();
         describe(&mut record, &attributes);
 
-        match self.policy.authorizer.authorize(&user, &attributes) {
+        match policy.authorizer.authorize(&user, &attributes) {
             Decision::Allow(source) => {
                 record.decision = "allow";
                 record.status = 200;
@@ -230,6 +305,7 @@ impl Engine {
                         remove_headers,
                         add_headers,
                     },
+                    wait: None,
                 }
             }
             Decision::Deny { .. } => {
@@ -243,11 +319,7 @@ impl Engine {
     /// A request refused before it could be examined, e.g. because a pseudo-header was not
     /// UTF-8: `request_rejected`, recorded, counted and (in dry-run) let through like any deny.
     pub fn reject(&self, headers: &[(String, String)], message: &str) -> Verdict {
-        let record = DecisionRecord {
-            revision: self.policy.revision.clone(),
-            enforced: true,
-            ..DecisionRecord::default()
-        };
+        let record = self.record();
         let remove_headers = self.headers_to_remove(headers);
         self.deny(
             record,
@@ -258,9 +330,32 @@ impl Engine {
         )
     }
 
+    /// Whether an authentication failure is for want of keys a fetch may bring.
+    fn key_wait(&self, error: &AuthError) -> Option<Wait> {
+        let (issuer, unknown_kid) = match error {
+            AuthError::KeysUnavailable { issuer } => (issuer, false),
+            AuthError::KeyNotFound { issuer, .. } => (issuer, true),
+            _ => return None,
+        };
+        let index = self
+            .authenticator
+            .issuers()
+            .iter()
+            .position(|i| &i.url == issuer && i.remote.is_some())?;
+        Some(Wait::Keys {
+            issuer: index,
+            unknown_kid,
+        })
+    }
+
     /// Authentication, revocation and anonymous access.
-    fn authenticate(&self, request: &HttpRequest<'_>, now: u64) -> Result<UserInfo, AuthError> {
-        let revocations = &self.policy.revocations;
+    fn authenticate(
+        &self,
+        request: &HttpRequest<'_>,
+        policy: &Policy,
+        now: u64,
+    ) -> Result<UserInfo, AuthError> {
+        let revocations = &policy.revocations;
         match self.authenticator.authenticate_request_checked(
             request.headers,
             request.target,
@@ -317,11 +412,13 @@ impl Engine {
                     remove_headers,
                     add_headers,
                 },
+                wait: None,
             };
         }
         Verdict {
             record,
             action: Action::Respond(reply),
+            wait: None,
         }
     }
 }

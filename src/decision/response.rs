@@ -94,3 +94,15 @@ pub fn bad_request(message: &str) -> LocalReply {
         body: json!({"code": 400, "reason": "request_rejected", "message": message}).to_string(),
     }
 }
+
+/// 503 while a key set or the first bundle is not available: the caller is not at fault, and
+/// `Retry-After` invites a retry (Envoy's and Istio's retry policies retry 503 by default).
+pub fn unavailable(reason: &str, message: &str) -> LocalReply {
+    let mut headers = json_headers();
+    headers.push(("retry-after".to_owned(), "1".to_owned()));
+    LocalReply {
+        status: 503,
+        headers,
+        body: json!({"code": 503, "reason": reason, "message": message}).to_string(),
+    }
+}

@@ -10,16 +10,28 @@ use proxy_wasm::types::{Action, LogLevel, MapType};
 
 use super::log;
 use super::metrics::{Metrics, REQUESTS_TOTAL};
-use crate::decision::{self, Engine, HttpRequest, Verdict};
+use super::worker::{Waiter, Worker};
+use crate::config::schema::Mode;
+use crate::decision::{self, HttpRequest, Verdict, Wait};
+use crate::remote::Demand;
 
 pub(crate) struct Http {
-    /// `None` only if the plugin was never configured: fail closed.
-    pub(crate) engine: Option<Rc<Engine>>,
+    pub(crate) context_id: u32,
+    pub(crate) worker: Rc<RefCell<Worker>>,
     pub(crate) metrics: Rc<RefCell<Metrics>>,
-    pub(crate) proxy_namespace: Rc<str>,
 }
 
-impl Context for Http {}
+impl Context for Http {
+    /// The stream ended (answered, or the client went away): it waits no more. The root may
+    /// be mid-call into this stream, so the worker is borrowed only if free; a waiter left
+    /// behind is dropped when the root finds its context gone.
+    fn on_done(&mut self) -> bool {
+        if let Ok(mut worker) = self.worker.try_borrow_mut() {
+            worker.waiters.remove(&self.context_id);
+        }
+        true
+    }
+}
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
     headers
@@ -72,93 +84,200 @@ fn respond(reply: &decision::LocalReply) -> Action {
     Action::Pause
 }
 
-impl Http {
-    fn apply(&self, verdict: &Verdict) -> Action {
-        let record = &verdict.record;
-        {
-            let mut metrics = self.metrics.borrow_mut();
-            metrics.increment(REQUESTS_TOTAL);
-            metrics.increment(&record.metric_name());
-        }
-        let line = serde_json::to_string(record).unwrap_or_default();
-        log(LogLevel::Info, &format!("meshguard: decision {line}"));
-        let _ = hostcalls::set_property(
-            vec!["meshguard_decision"],
-            Some(record.header_value().as_bytes()),
-        );
-        if !record.user.is_empty() {
-            let _ = hostcalls::set_property(vec!["meshguard_user"], Some(record.user.as_bytes()));
-        }
-        match &verdict.action {
-            decision::Action::Respond(reply) => respond(reply),
-            decision::Action::Continue {
-                remove_headers,
-                add_headers,
-            } => {
-                for name in remove_headers {
-                    if hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None).is_err() {
-                        return respond(&decision::response::bad_request(
-                            "identity headers could not be removed",
-                        ));
-                    }
+fn apply(metrics: &RefCell<Metrics>, verdict: &Verdict) -> Action {
+    let record = &verdict.record;
+    {
+        let mut metrics = metrics.borrow_mut();
+        metrics.increment(REQUESTS_TOTAL);
+        metrics.increment(&record.metric_name());
+    }
+    let line = serde_json::to_string(record).unwrap_or_default();
+    log(LogLevel::Info, &format!("meshguard: decision {line}"));
+    let _ = hostcalls::set_property(
+        vec!["meshguard_decision"],
+        Some(record.header_value().as_bytes()),
+    );
+    if !record.user.is_empty() {
+        let _ = hostcalls::set_property(vec!["meshguard_user"], Some(record.user.as_bytes()));
+    }
+    match &verdict.action {
+        decision::Action::Respond(reply) => respond(reply),
+        decision::Action::Continue {
+            remove_headers,
+            add_headers,
+        } => {
+            for name in remove_headers {
+                if hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None).is_err() {
+                    return respond(&decision::response::bad_request(
+                        "identity headers could not be removed",
+                    ));
                 }
-                for (name, value) in add_headers {
-                    if hostcalls::add_map_value(MapType::HttpRequestHeaders, name, value).is_err() {
-                        return respond(&decision::response::bad_request(
-                            "identity headers could not be added",
-                        ));
-                    }
-                }
-                Action::Continue
             }
+            for (name, value) in add_headers {
+                if hostcalls::add_map_value(MapType::HttpRequestHeaders, name, value).is_err() {
+                    return respond(&decision::response::bad_request(
+                        "identity headers could not be added",
+                    ));
+                }
+            }
+            Action::Continue
         }
     }
 }
 
-impl HttpContext for Http {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let Some(engine) = self.engine.clone() else {
+/// Host time in milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Which decision this is for a stream.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Attempt {
+    /// The request headers just arrived.
+    First,
+    /// The stream waited and something it waited for changed; it may wait on until
+    /// `deadline_ms` if what it needs is still on its way.
+    Woken { deadline_ms: u64 },
+    /// The stream waited its full time: decide with what there is.
+    Expired,
+}
+
+/// What became of the stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Forwarded (the caller resumes it if it was paused).
+    Continue,
+    /// Answered locally, or the request is held: nothing more to do now.
+    Held,
+}
+
+/// Decides the stream whose context is in effect: reads its headers, asks the engine in
+/// force, and either carries the verdict out or — when keys or a bundle are on their way —
+/// holds the request until they arrive or its wait runs out.
+pub(crate) fn decide(
+    worker: &RefCell<Worker>,
+    metrics: &RefCell<Metrics>,
+    context_id: u32,
+    attempt: Attempt,
+) -> Outcome {
+    let (engine, namespace) = {
+        let worker = worker.borrow();
+        (worker.engine.clone(), Rc::clone(&worker.proxy_namespace))
+    };
+    let Some(engine) = engine else {
+        log(
+            LogLevel::Error,
+            "meshguard: not configured; refusing the request",
+        );
+        respond(&decision::LocalReply {
+            status: 503,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: r#"{"code":503,"reason":"not_configured"}"#.into(),
+        });
+        return Outcome::Held;
+    };
+    // Bytes, not strings: Envoy passes header values that are not UTF-8 (obs-text), and
+    // the SDK's string variant panics on them, which would take the plugin down.
+    let headers = match hostcalls::get_map_bytes(MapType::HttpRequestHeaders) {
+        Ok(raw) => match text_headers(raw) {
+            (headers, None) => headers,
+            (headers, Some(name)) => {
+                let message = format!("request header {name} is not UTF-8");
+                apply(metrics, &engine.reject(&headers, &message));
+                return Outcome::Held;
+            }
+        },
+        Err(status) => {
             log(
                 LogLevel::Error,
-                "meshguard: not configured; refusing the request",
+                &format!("meshguard: request headers unreadable: {status:?}"),
             );
-            return respond(&decision::LocalReply {
-                status: 503,
-                headers: vec![("content-type".into(), "application/json".into())],
-                body: r#"{"code":503,"reason":"not_configured"}"#.into(),
-            });
-        };
-        // Bytes, not strings: Envoy passes header values that are not UTF-8 (obs-text), and
-        // the SDK's string variant panics on them, which would take the plugin down.
-        let headers = match hostcalls::get_map_bytes(MapType::HttpRequestHeaders) {
-            Ok(raw) => match text_headers(raw) {
-                (headers, None) => headers,
-                (headers, Some(name)) => {
-                    let message = format!("request header {name} is not UTF-8");
-                    return self.apply(&engine.reject(&headers, &message));
+            respond(&decision::response::bad_request(
+                "request headers unreadable",
+            ));
+            return Outcome::Held;
+        }
+    };
+    let now = now_ms();
+    let request = HttpRequest {
+        method: header(&headers, ":method"),
+        target: header(&headers, ":path"),
+        headers: &headers,
+        proxy_namespace: &namespace,
+    };
+    let verdict = engine.decide(&request, now / 1000);
+    if let Some(wait) = verdict.wait.filter(|_| engine.mode == Mode::Enforce) {
+        if hold(worker, metrics, context_id, wait, attempt, now) {
+            return Outcome::Held;
+        }
+        if matches!(attempt, Attempt::Expired) {
+            metrics
+                .borrow_mut()
+                .increment("meshguard.requests.wait_expired");
+        }
+    }
+    match apply(metrics, &verdict) {
+        Action::Continue => Outcome::Continue,
+        _ => Outcome::Held,
+    }
+}
+
+/// Whether the request waits for `wait` (registered as a waiter if so).
+fn hold(
+    worker: &RefCell<Worker>,
+    metrics: &RefCell<Metrics>,
+    context_id: u32,
+    wait: Wait,
+    attempt: Attempt,
+    now: u64,
+) -> bool {
+    let mut worker = worker.borrow_mut();
+    let deadline_ms = match attempt {
+        Attempt::Expired => return false,
+        Attempt::Woken { deadline_ms } => {
+            // A demanded refetch has run: decide with its outcome. A first key set or bundle
+            // may still come from a retry: wait on.
+            let settled = matches!(
+                wait,
+                Wait::Keys {
+                    unknown_kid: true,
+                    ..
                 }
-            },
-            Err(status) => {
-                log(
-                    LogLevel::Error,
-                    &format!("meshguard: request headers unreadable: {status:?}"),
-                );
-                return respond(&decision::response::bad_request(
-                    "request headers unreadable",
-                ));
+            ) && !worker.in_flight(wait, now);
+            if settled || now >= deadline_ms {
+                return false;
             }
-        };
-        let now = hostcalls::get_current_time()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_secs());
-        let request = HttpRequest {
-            method: header(&headers, ":method"),
-            target: header(&headers, ":path"),
-            headers: &headers,
-            proxy_namespace: &self.proxy_namespace,
-        };
-        let verdict = engine.decide(&request, now);
-        self.apply(&verdict)
+            deadline_ms
+        }
+        Attempt::First => {
+            let wait_ms = worker.wait_ms(wait);
+            if wait_ms == 0 {
+                return false;
+            }
+            if let Wait::Keys { unknown_kid, .. } = wait {
+                let mut metrics = metrics.borrow_mut();
+                if worker.demand(wait, now, &mut metrics) == Demand::RateLimited && unknown_kid {
+                    return false;
+                }
+            }
+            metrics.borrow_mut().increment("meshguard.requests.paused");
+            now.saturating_add(wait_ms)
+        }
+    };
+    worker
+        .waiters
+        .insert(context_id, Waiter { wait, deadline_ms });
+    true
+}
+
+impl HttpContext for Http {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        match decide(&self.worker, &self.metrics, self.context_id, Attempt::First) {
+            Outcome::Continue => Action::Continue,
+            Outcome::Held => Action::Pause,
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! Counters, defined once per name and exposed by Envoy as stats
+//! Counters and gauges, defined once per name and exposed by Envoy as stats
 //! (`wasmcustom.meshguard.decision.deny.token_expired`).
 
 use std::collections::HashMap;
@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 
+use crate::remote::FetchError;
 use crate::token::AuthError;
 
 /// The counter of every request seen.
@@ -25,6 +26,7 @@ impl Metrics {
             "meshguard.decision.bypass.bypass".to_owned(),
             "meshguard.decision.deny.forbidden".to_owned(),
             "meshguard.decision.deny.request_rejected".to_owned(),
+            "meshguard.decision.deny.bundle_unavailable".to_owned(),
             "meshguard.config.rejected".to_owned(),
         ];
         names.extend(
@@ -33,23 +35,66 @@ impl Metrics {
                 .map(|c| format!("meshguard.decision.deny.{c}")),
         );
         for name in names {
-            self.id(&name);
+            self.id(&name, MetricType::Counter);
         }
     }
 
-    fn id(&mut self, name: &str) -> Option<u32> {
+    /// Defines the metrics of remote keys and bundles.
+    pub(crate) fn define_remote(&mut self, keys: bool, bundle: bool) {
+        let mut counters = vec![
+            "meshguard.requests.paused".to_owned(),
+            "meshguard.requests.wait_expired".to_owned(),
+        ];
+        let mut gauges = Vec::new();
+        for (on, kind) in [(keys, "keys"), (bundle, "bundle")] {
+            if !on {
+                continue;
+            }
+            counters.push(format!("meshguard.{kind}.fetch.ok"));
+            counters.extend(
+                FetchError::CODES
+                    .iter()
+                    .map(|c| format!("meshguard.{kind}.fetch.failed.{c}")),
+            );
+            gauges.push(format!("meshguard.{kind}.stale"));
+            gauges.push(format!("meshguard.{kind}.missing"));
+        }
+        if keys {
+            counters.push("meshguard.keys.refetch.demanded".to_owned());
+            counters.push("meshguard.keys.refetch.rate_limited".to_owned());
+        }
+        if bundle {
+            counters.push("meshguard.bundle.fetch.not_modified".to_owned());
+            counters.push("meshguard.bundle.updated".to_owned());
+        }
+        for name in counters {
+            self.id(&name, MetricType::Counter);
+        }
+        for name in gauges {
+            self.id(&name, MetricType::Gauge);
+        }
+    }
+
+    fn id(&mut self, name: &str, kind: MetricType) -> Option<u32> {
         if let Some(id) = self.ids.get(name) {
             return Some(*id);
         }
-        let id = hostcalls::define_metric(MetricType::Counter, name).ok()?;
+        let id = hostcalls::define_metric(kind, name).ok()?;
         self.ids.insert(name.to_owned(), id);
         Some(id)
     }
 
     /// Adds one to a counter (defining it on first use).
     pub(crate) fn increment(&mut self, name: &str) {
-        if let Some(id) = self.id(name) {
+        if let Some(id) = self.id(name, MetricType::Counter) {
             let _ = hostcalls::increment_metric(id, 1);
+        }
+    }
+
+    /// Sets a gauge (defining it on first use).
+    pub(crate) fn set(&mut self, name: &str, value: u64) {
+        if let Some(id) = self.id(name, MetricType::Gauge) {
+            let _ = hostcalls::record_metric(id, value);
         }
     }
 }

@@ -6,6 +6,7 @@
 mod http;
 mod metrics;
 mod root;
+mod worker;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::RootContext;
@@ -22,5 +23,7 @@ proxy_wasm::main! {{
     std::panic::set_hook(Box::new(|info| {
         log(LogLevel::Critical, &format!("meshguard: panic: {info}"));
     }));
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(root::Root::default()) });
+    proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> {
+        Box::new(root::Root::new(context_id))
+    });
 }}

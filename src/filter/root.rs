@@ -1,27 +1,114 @@
-//! The root context: configuration, compiled once per `on_configure`.
+//! The root context: configuration, compiled once per `on_configure`; the tick that keeps
+//! remote keys and bundles fresh; the answers to their HTTP calls; and the requests that wait
+//! for them.
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Duration;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType, LogLevel};
 
-use super::http::Http;
+use super::http::{decide, now_ms, Attempt, Http, Outcome};
 use super::log;
 use super::metrics::Metrics;
+use super::worker::{Wake, Worker};
 use crate::config::PluginConfig;
-use crate::decision::Engine;
+use crate::decision::Wait;
 
-#[derive(Default)]
+/// How often the root looks at shared data, starts due fetches and expires waits.
+const TICK: Duration = Duration::from_millis(100);
+
 pub(crate) struct Root {
-    engine: Option<Rc<Engine>>,
+    context_id: u32,
+    worker: Rc<RefCell<Worker>>,
     metrics: Rc<RefCell<Metrics>>,
-    /// The workload namespace from node metadata (Istio sets `NAMESPACE`).
-    proxy_namespace: Rc<str>,
 }
 
-impl Context for Root {}
+impl Root {
+    pub(crate) fn new(context_id: u32) -> Root {
+        Root {
+            context_id,
+            worker: Rc::default(),
+            metrics: Rc::default(),
+        }
+    }
+
+    /// Decides again the waiting requests that `wakes` may settle, and those whose wait ran
+    /// out.
+    fn settle(&self, wakes: &[Wake], now: u64) {
+        let due: Vec<(u32, Attempt)> = {
+            let mut worker = self.worker.borrow_mut();
+            let mut due = Vec::new();
+            let ids: Vec<u32> = worker.waiters.keys().copied().collect();
+            for id in ids {
+                let Some(waiter) = worker.waiters.get(&id) else {
+                    continue;
+                };
+                let attempt = if now >= waiter.deadline_ms {
+                    Attempt::Expired
+                } else {
+                    let woken = wakes.iter().any(|wake| match (wake, waiter.wait) {
+                        (Wake::Keys(i), Wait::Keys { issuer, .. }) => *i == issuer,
+                        (Wake::Bundle, Wait::Bundle) => true,
+                        _ => false,
+                    });
+                    // A refetch demanded in this worker may have been made by another.
+                    let settled = matches!(
+                        waiter.wait,
+                        Wait::Keys {
+                            unknown_kid: true,
+                            ..
+                        }
+                    ) && !worker.in_flight(waiter.wait, now);
+                    if !woken && !settled {
+                        continue;
+                    }
+                    Attempt::Woken {
+                        deadline_ms: waiter.deadline_ms,
+                    }
+                };
+                worker.waiters.remove(&id);
+                due.push((id, attempt));
+            }
+            due
+        };
+        for (id, attempt) in due {
+            if hostcalls::set_effective_context(id).is_err() {
+                continue; // the stream is gone
+            }
+            if decide(&self.worker, &self.metrics, id, attempt) == Outcome::Continue {
+                if let Err(status) = hostcalls::resume_http_request() {
+                    log(
+                        LogLevel::Warn,
+                        &format!("meshguard: cannot resume request {id}: {status:?}"),
+                    );
+                }
+            }
+        }
+        let _ = hostcalls::set_effective_context(self.context_id);
+    }
+}
+
+impl Context for Root {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        _num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        let now = now_ms();
+        let wakes = {
+            let mut metrics = self.metrics.borrow_mut();
+            self.worker
+                .borrow_mut()
+                .on_response(token_id, body_size, now, &mut metrics)
+        };
+        self.settle(&wakes, now);
+    }
+}
 
 fn node_namespace() -> String {
     hostcalls::get_property(vec!["node", "metadata", "NAMESPACE"])
@@ -61,25 +148,51 @@ impl RootContext for Root {
                 for warning in &engine.warnings {
                     log(LogLevel::Warn, &format!("meshguard: bundle: {warning}"));
                 }
+                let remote_issuers = engine
+                    .authenticator
+                    .issuers()
+                    .iter()
+                    .filter(|i| i.remote.is_some())
+                    .count();
                 log(
                     LogLevel::Info,
                     &format!(
-                        "meshguard: configured: {} issuer(s), {} binding(s), bundle revision {}, mode {:?}",
+                        "meshguard: configured: {} issuer(s) ({remote_issuers} with remote keys), \
+                         {}, mode {:?}",
                         engine.authenticator.issuers().len(),
-                        engine.policy.authorizer.binding_count(),
-                        engine.policy.revision,
+                        match (&engine.policy, &engine.bundle_source) {
+                            (Some(policy), _) => format!(
+                                "{} binding(s), bundle revision {}",
+                                policy.authorizer.binding_count(),
+                                policy.revision
+                            ),
+                            (None, Some(source)) => format!("bundle from {}", source.bundle),
+                            (None, None) => "no bundle".to_owned(),
+                        },
                         engine.mode
                     ),
                 );
-                self.engine = Some(Rc::new(engine));
-                self.proxy_namespace = Rc::from(node_namespace());
+                let fetches = {
+                    let mut worker = self.worker.borrow_mut();
+                    worker.proxy_namespace = Rc::from(node_namespace());
+                    worker.configure(engine, &mut self.metrics.borrow_mut());
+                    worker.has_sources()
+                };
+                if fetches && hostcalls::set_tick_period(TICK).is_err() {
+                    log(
+                        LogLevel::Critical,
+                        "meshguard: the host refused a tick period; remote keys and bundles \
+                         cannot be fetched",
+                    );
+                    return false;
+                }
                 true
             }
             Err(message) => {
                 self.metrics
                     .borrow_mut()
                     .increment("meshguard.config.rejected");
-                let kept = if self.engine.is_some() {
+                let kept = if self.worker.borrow().engine.is_some() {
                     "; the previous configuration stays in force"
                 } else {
                     ""
@@ -93,11 +206,20 @@ impl RootContext for Root {
         }
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+    fn on_tick(&mut self) {
+        let now = now_ms();
+        let wakes = {
+            let mut metrics = self.metrics.borrow_mut();
+            self.worker.borrow_mut().tick(now, &mut metrics)
+        };
+        self.settle(&wakes, now);
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(Http {
-            engine: self.engine.clone(),
+            context_id,
+            worker: Rc::clone(&self.worker),
             metrics: Rc::clone(&self.metrics),
-            proxy_namespace: Rc::clone(&self.proxy_namespace),
         }))
     }
 

@@ -36,6 +36,8 @@ pub enum AuthError {
     },
     /// No key of the issuer matches the token's `kid` and algorithm.
     KeyNotFound {
+        /// The issuer whose keys were searched.
+        issuer: String,
         /// The token's `kid`, when present.
         kid: Option<String>,
         /// The token's algorithm.
@@ -194,7 +196,7 @@ impl fmt::Display for AuthError {
             }
             AuthError::IssuerUnknown { iss: Some(iss) } => write!(f, "unknown issuer {iss:?}"),
             AuthError::IssuerUnknown { iss: None } => write!(f, "token has no iss claim"),
-            AuthError::KeyNotFound { kid, alg } => write!(
+            AuthError::KeyNotFound { kid, alg, .. } => write!(
                 f,
                 "no key of the issuer matches {} and algorithm {alg}",
                 kid_text(kid)

@@ -8,6 +8,7 @@
 //! in an identity provider's JWKS must not take the whole issuer down.
 
 use std::fmt;
+use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -154,15 +155,15 @@ impl VerificationKey {
     }
 }
 
-/// The keys of one issuer.
-#[derive(Debug, Default)]
+/// The keys of one issuer. Cloning shares the keys.
+#[derive(Clone, Debug, Default)]
 pub struct KeySet {
-    keys: Vec<VerificationKey>,
+    keys: Vec<Arc<VerificationKey>>,
 }
 
 impl KeySet {
     /// The keys, in the order they were configured.
-    pub fn keys(&self) -> &[VerificationKey] {
+    pub fn keys(&self) -> &[Arc<VerificationKey>] {
         &self.keys
     }
 
@@ -183,7 +184,7 @@ impl KeySet {
         kid: Option<&'s str>,
         alg: Algorithm,
     ) -> impl Iterator<Item = &'s VerificationKey> + 's {
-        self.keys.iter().filter(move |key| {
+        self.keys.iter().map(Arc::as_ref).filter(move |key| {
             let kid_matches = match (kid, key.kid()) {
                 (Some(wanted), Some(own)) => wanted == own,
                 _ => true,
@@ -211,7 +212,7 @@ impl KeySet {
             if let Some(key) = parse_jwk(jwk, allow_symmetric)
                 .map_err(|message| KeySetError(format!("{label}: {message}")))?
             {
-                set.keys.push(key);
+                set.keys.push(Arc::new(key));
             }
         }
         if set.keys.is_empty() {
@@ -239,7 +240,7 @@ impl KeySet {
         for (index, block) in pem_blocks(text)?.into_iter().enumerate() {
             let key = parse_pem_block(&block)
                 .map_err(|message| KeySetError(format!("PEM block {index}: {message}")))?;
-            set.keys.push(key);
+            set.keys.push(Arc::new(key));
         }
         if set.keys.is_empty() {
             return Err(KeySetError("no PEM public key found".into()));

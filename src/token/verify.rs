@@ -16,17 +16,23 @@ use super::jws;
 use super::source::{extract, TokenSource};
 use super::{Algorithm, AuthError, KeySet};
 use crate::identity::{IdentityMapping, UserInfo};
+use crate::remote::RemoteKeys;
 
 /// One trusted issuer, compiled from its configuration.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct IssuerVerifier {
     /// The issuer URL; a token's `iss` must equal it exactly.
     pub url: String,
     /// Accepted audiences (any of them). Empty only for the legacy service-account issuer,
     /// whose tokens carry no audience.
     pub audiences: Vec<String>,
-    /// The issuer's verification keys.
+    /// The issuer's verification keys in force: the configured ones and the last good
+    /// fetched set.
     pub keys: KeySet,
+    /// The keys configured inline (kept when a fetched set replaces the previous one).
+    pub inline_keys: KeySet,
+    /// Where fetched keys come from, if anywhere.
+    pub remote: Option<RemoteKeys>,
     /// Algorithms accepted from this issuer.
     pub algorithms: Vec<Algorithm>,
     /// Time claim rules.
@@ -51,7 +57,7 @@ pub struct Authenticated {
 }
 
 /// The compiled authentication configuration.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Authenticator {
     issuers: Vec<IssuerVerifier>,
     sources: Vec<TokenSource>,
@@ -76,6 +82,15 @@ impl Authenticator {
     /// The configured issuers.
     pub fn issuers(&self) -> &[IssuerVerifier] {
         &self.issuers
+    }
+
+    /// Puts a fetched key set in force for issuer `index`, beside its inline keys.
+    pub fn set_fetched_keys(&mut self, index: usize, fetched: KeySet) {
+        if let Some(issuer) = self.issuers.get_mut(index) {
+            let mut keys = issuer.inline_keys.clone();
+            keys.extend(fetched);
+            issuer.keys = keys;
+        }
     }
 
     /// The configured token sources.
@@ -163,6 +178,7 @@ impl Authenticator {
         let mut candidates = issuer.keys.candidates(kid, alg).peekable();
         if candidates.peek().is_none() {
             return Err(AuthError::KeyNotFound {
+                issuer: issuer.url.clone(),
                 kid: parsed.header.kid.clone(),
                 alg: alg.to_string(),
             });

@@ -295,12 +295,12 @@ pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             if !(100..=599).contains(&status) {
                 return Ok(Status::BadArgument as i32);
             }
-            let state = c.data_mut();
-            if state.local_reply.is_some() {
+            let stream = c.data_mut().stream_mut();
+            if stream.local_reply.is_some() {
                 // Envoy sends one local reply per stream.
                 return Ok(Status::BadArgument as i32);
             }
-            state.local_reply = Some(LocalReply {
+            stream.local_reply = Some(LocalReply {
                 status: status as u32,
                 details,
                 body: String::from_utf8_lossy(&body).into_owned(),
@@ -340,7 +340,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 .into_iter()
                 .map(|(n, v)| (n.to_ascii_lowercase(), v))
                 .collect();
-            c.data_mut().maps.insert(map, pairs);
+            *c.data_mut().map_mut(map) = pairs;
             Ok(Status::Ok as i32)
         },
     )?;
@@ -389,9 +389,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 return Ok(Status::BadArgument as i32);
             };
             c.data_mut()
-                .maps
-                .entry(map)
-                .or_default()
+                .map_mut(map)
                 .push((key.to_ascii_lowercase(), value));
             Ok(Status::Ok as i32)
         },
@@ -410,7 +408,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 return Ok(Status::BadArgument as i32);
             };
             let key = key.to_ascii_lowercase();
-            let pairs = c.data_mut().maps.entry(map).or_default();
+            let pairs = c.data_mut().map_mut(map);
             pairs.retain(|(n, _)| *n != key);
             pairs.push((key, value));
             Ok(Status::Ok as i32)
@@ -429,14 +427,11 @@ pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             let key = key.to_ascii_lowercase();
             if map == MapType::RequestHeaders {
                 c.data_mut()
+                    .stream_mut()
                     .binary_request_headers
                     .retain(|(n, _)| *n != key);
             }
-            c.data_mut()
-                .maps
-                .entry(map)
-                .or_default()
-                .retain(|(n, _)| *n != key);
+            c.data_mut().map_mut(map).retain(|(n, _)| *n != key);
             Ok(Status::Ok as i32)
         },
     )?;
@@ -588,7 +583,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             let Some(key) = read_str(&mut c, key_ptr, key_len)? else {
                 return Ok(Status::BadArgument as i32);
             };
-            let Some((value, cas)) = c.data().shared_data.get(&key).cloned() else {
+            let Some((value, cas)) = c.data().shared_data.borrow().get(&key).cloned() else {
                 return Ok(Status::NotFound as i32);
             };
             if !write_u32(&mut c, ret_cas, cas)? {
@@ -609,7 +604,8 @@ pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             ) else {
                 return Ok(Status::BadArgument as i32);
             };
-            let data = &mut c.data_mut().shared_data;
+            let shared = c.data().shared_data.clone();
+            let mut data = shared.borrow_mut();
             let current = data.get(&key).map_or(0, |(_, cas)| *cas);
             if cas != 0 && cas as u32 != current {
                 return Ok(Status::CasMismatch as i32);
@@ -827,7 +823,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             if !(0..=1).contains(&stream) {
                 return Ok(Status::BadArgument as i32);
             }
-            c.data_mut().continued_streams.push(stream);
+            c.data_mut().stream_mut().continued.push(stream);
             Ok(Status::Ok as i32)
         },
     )?;
@@ -839,7 +835,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             if !(0..=1).contains(&stream) {
                 return Ok(Status::BadArgument as i32);
             }
-            c.data_mut().closed_streams.push(stream);
+            c.data_mut().stream_mut().closed.push(stream);
             Ok(Status::Ok as i32)
         },
     )?;

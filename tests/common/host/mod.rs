@@ -9,7 +9,9 @@
 mod abi;
 mod wasi;
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 use std::sync::OnceLock;
 
 use wasmtime::{Config, Engine, Instance, Linker, Module, Store, TypedFunc, Val};
@@ -142,6 +144,28 @@ pub struct HttpCall {
     pub timeout_ms: u32,
 }
 
+/// Shared data: values and their compare-and-swap versions, by key.
+pub type SharedData = Rc<RefCell<HashMap<String, (Vec<u8>, u32)>>>;
+
+/// One HTTP stream's state.
+#[derive(Default, Debug)]
+pub struct Stream {
+    pub maps: HashMap<MapType, Vec<(String, String)>>,
+    /// Request header values that are not UTF-8.
+    pub binary_request_headers: Vec<(String, Vec<u8>)>,
+    pub local_reply: Option<LocalReply>,
+    /// `proxy_continue_stream` calls (0: request, 1: response).
+    pub continued: Vec<i32>,
+    pub closed: Vec<i32>,
+}
+
+fn is_callout_map(map: MapType) -> bool {
+    matches!(
+        map,
+        MapType::HttpCallResponseHeaders | MapType::HttpCallResponseTrailers
+    )
+}
+
 /// Everything the host knows: inputs the test sets, outputs the module produced.
 #[derive(Default)]
 pub struct HostState {
@@ -161,17 +185,16 @@ pub struct HostState {
     /// Clusters `proxy_http_call` may target.
     pub clusters: Vec<String>,
 
-    // Per stream.
+    /// Maps of HTTP call responses (the stream maps live in [`Stream`]).
     pub maps: HashMap<MapType, Vec<(String, String)>>,
     /// Request headers whose values are not UTF-8 (Envoy passes obs-text bytes through),
-    /// served after `maps[RequestHeaders]` when the module asks for all pairs.
+    /// given to the next request, and served after its other headers.
     pub binary_request_headers: Vec<(String, Vec<u8>)>,
     pub buffers: HashMap<BufferType, Vec<u8>>,
-    pub local_reply: Option<LocalReply>,
+    /// Each stream's state, by context id: several streams may be open (paused) at once.
+    pub streams: HashMap<u32, Stream>,
     /// The context whose calls are being served (`proxy_set_effective_context` changes it).
     pub effective_context: u32,
-    pub continued_streams: Vec<i32>,
-    pub closed_streams: Vec<i32>,
     /// The status `proxy_get_status` reports (set by HTTP call responses).
     pub call_status: (u32, String),
 
@@ -180,7 +203,8 @@ pub struct HostState {
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
     pub metrics: Vec<Metric>,
-    pub shared_data: HashMap<String, (Vec<u8>, u32)>,
+    /// Shared data, shared by every `Host` made with [`Host::worker`]: one proxy's workers.
+    pub shared_data: SharedData,
     pub queues: Vec<(String, Vec<Vec<u8>>)>,
     pub ready_queues: Vec<u32>,
     pub tick_period_ms: u32,
@@ -194,7 +218,26 @@ pub struct HostState {
 
 impl HostState {
     pub fn map(&self, map: MapType) -> &[(String, String)] {
-        self.maps.get(&map).map_or(&[], |m| m.as_slice())
+        let maps = if is_callout_map(map) {
+            Some(&self.maps)
+        } else {
+            self.streams.get(&self.effective_context).map(|s| &s.maps)
+        };
+        maps.and_then(|m| m.get(&map)).map_or(&[], |m| m.as_slice())
+    }
+
+    /// A map to change: a callout map, or one of the effective stream's.
+    pub fn map_mut(&mut self, map: MapType) -> &mut Vec<(String, String)> {
+        if is_callout_map(map) {
+            self.maps.entry(map).or_default()
+        } else {
+            self.stream_mut().maps.entry(map).or_default()
+        }
+    }
+
+    /// The effective context's stream.
+    pub fn stream_mut(&mut self) -> &mut Stream {
+        self.streams.entry(self.effective_context).or_default()
     }
 
     /// A map as the module receives it, in bytes.
@@ -205,11 +248,14 @@ impl HostState {
             .map(|(n, v)| (n.clone().into_bytes(), v.clone().into_bytes()))
             .collect();
         if map == MapType::RequestHeaders {
-            pairs.extend(
-                self.binary_request_headers
-                    .iter()
-                    .map(|(n, v)| (n.clone().into_bytes(), v.clone())),
-            );
+            if let Some(stream) = self.streams.get(&self.effective_context) {
+                pairs.extend(
+                    stream
+                        .binary_request_headers
+                        .iter()
+                        .map(|(n, v)| (n.clone().into_bytes(), v.clone())),
+                );
+            }
         }
         pairs
     }
@@ -339,6 +385,23 @@ impl Host {
             "the module must declare ABI 0.2.1"
         );
         host
+    }
+
+    /// Another worker VM of the same proxy: a new instance of the module that shares this
+    /// one's shared data (Envoy shares it between the workers of one VM id).
+    pub fn worker(&self) -> Host {
+        let mut host = Host::new();
+        host.state_mut().shared_data = Rc::clone(&self.state().shared_data);
+        host.state_mut().now_nanos = self.state().now_nanos;
+        host.state_mut().clusters = self.state().clusters.clone();
+        host.state_mut().properties = self.state().properties.clone();
+        host.state_mut().random_state = self.state().random_state ^ 0x5555_aaaa_1234_8765;
+        host
+    }
+
+    /// The value of a shared data key.
+    pub fn shared(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        self.state().shared_data.borrow().get(key).cloned()
     }
 
     pub fn state(&self) -> &HostState {
@@ -497,25 +560,92 @@ impl Host {
 
     pub fn request_with(&mut self, headers: Vec<(String, String)>, body: &[u8]) -> Exchange {
         let logs_before = self.state().logs.len();
+        let (id, action) = self.begin_with(headers, body);
+        if action == Action::Pause && self.stream(id).local_reply.is_none() {
+            panic!(
+                "the filter paused stream {id} without replying; use begin_request and \
+                 finish_request for streams that wait\nlogs: {:#?}",
+                self.state().logs
+            );
+        }
+        self.finish_request(id, action, body, logs_before)
+    }
+
+    /// Opens a stream and delivers its request headers; the stream stays open. Returns its
+    /// context id and what the filter answered.
+    pub fn begin_request(&mut self, method: &str, path: &str, headers: &[(&str, &str)]) -> u32 {
+        let mut all = vec![
+            (":method".to_owned(), method.to_owned()),
+            (":path".to_owned(), path.to_owned()),
+            (":authority".to_owned(), "orders".to_owned()),
+            (":scheme".to_owned(), "http".to_owned()),
+        ];
+        all.extend(
+            headers
+                .iter()
+                .map(|(n, v)| (n.to_ascii_lowercase(), (*v).to_owned())),
+        );
+        self.begin_with(all, b"").0
+    }
+
+    fn begin_with(&mut self, headers: Vec<(String, String)>, body: &[u8]) -> (u32, Action) {
         {
             let state = self.state_mut();
-            state.local_reply = None;
-            state.maps.clear();
             state.buffers.remove(&BufferType::RequestBody);
             state.buffers.remove(&BufferType::ResponseBody);
         }
+        let id = self.next_context;
         let count = headers.len() as i32;
-        self.state_mut()
-            .maps
-            .insert(MapType::RequestHeaders, headers);
-        let id = self.new_context(self.root_id);
+        let binary = std::mem::take(&mut self.state_mut().binary_request_headers);
+        let mut stream = Stream {
+            binary_request_headers: binary,
+            ..Stream::default()
+        };
+        stream.maps.insert(MapType::RequestHeaders, headers);
+        self.state_mut().streams.insert(id, stream);
+        let created = self.new_context(self.root_id);
+        assert_eq!(created, id);
         let end_of_stream = i32::from(body.is_empty());
         let action = self.stream_action(
             "proxy_on_request_headers",
             &[id as i32, count, end_of_stream],
         );
-        let replied = self.state().local_reply.is_some();
-        if action == Action::Continue && !replied {
+        (id, action)
+    }
+
+    /// A stream's state.
+    pub fn stream(&self, id: u32) -> &Stream {
+        static EMPTY: OnceLock<Stream> = OnceLock::new();
+        self.state()
+            .streams
+            .get(&id)
+            .unwrap_or_else(|| EMPTY.get_or_init(Stream::default))
+    }
+
+    /// Whether an open stream is still waiting: neither answered nor continued.
+    pub fn waiting(&self, id: u32) -> bool {
+        let stream = self.stream(id);
+        stream.local_reply.is_none() && !stream.continued.contains(&0)
+    }
+
+    /// Completes a stream opened with [`begin_request`](Self::begin_request) once the filter
+    /// has answered or continued it.
+    pub fn end_request(&mut self, id: u32) -> Exchange {
+        assert!(!self.waiting(id), "stream {id} is still waiting");
+        let logs_before = self.state().logs.len();
+        self.finish_request(id, Action::Pause, b"", logs_before)
+    }
+
+    fn finish_request(
+        &mut self,
+        id: u32,
+        action: Action,
+        body: &[u8],
+        logs_before: usize,
+    ) -> Exchange {
+        let replied = self.stream(id).local_reply.is_some();
+        if !replied {
+            self.state_mut().effective_context = id;
             if !body.is_empty() {
                 self.state_mut()
                     .buffers
@@ -528,38 +658,48 @@ impl Host {
                 ("content-type".to_owned(), "application/json".to_owned()),
             ];
             let n = response.len() as i32;
-            self.state_mut()
-                .maps
-                .insert(MapType::ResponseHeaders, response);
+            *self.state_mut().map_mut(MapType::ResponseHeaders) = response;
             self.stream_action("proxy_on_response_headers", &[id as i32, n, 0]);
             self.state_mut()
                 .buffers
                 .insert(BufferType::ResponseBody, b"{}".to_vec());
             self.stream_action("proxy_on_response_body", &[id as i32, 2, 1]);
         }
+        let stream = self.stream(id);
         let upstream_headers = if replied {
             Vec::new()
         } else {
-            let state = self.state();
-            let mut upstream = state.map(MapType::RequestHeaders).to_vec();
+            let mut upstream = stream
+                .maps
+                .get(&MapType::RequestHeaders)
+                .cloned()
+                .unwrap_or_default();
             upstream.extend(
-                state
+                stream
                     .binary_request_headers
                     .iter()
                     .map(|(n, v)| (n.clone(), String::from_utf8_lossy(v).into_owned())),
             );
             upstream
         };
-        self.state_mut().binary_request_headers.clear();
+        let local_reply = stream.local_reply.clone();
         self.state_mut().effective_context = id;
         self.call("proxy_on_log", &[id as i32]);
         self.finish(id);
+        self.state_mut().streams.remove(&id);
         Exchange {
             request_headers_action: action,
-            local_reply: self.state().local_reply.clone(),
+            local_reply,
             upstream_headers,
             logs: self.state().logs[logs_before..].to_vec(),
         }
+    }
+
+    /// The client goes away while the stream waits: Envoy ends the context.
+    pub fn reset_request(&mut self, id: u32) {
+        self.state_mut().effective_context = id;
+        self.finish(id);
+        self.state_mut().streams.remove(&id);
     }
 
     fn stream_action(&mut self, name: &str, args: &[i32]) -> Action {

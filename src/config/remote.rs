@@ -1,0 +1,236 @@
+//! Compiling `remoteKeys` and `bundleSource`: URLs checked, timers and bounds defaulted and
+//! range-checked, every refusal naming its field.
+
+use serde_json::Value;
+
+use super::schema::{BundleSourceConfig, FetchConfig, Issuer, RemoteKeysConfig};
+use super::ConfigError;
+use crate::remote::target::discovery_url;
+use crate::remote::{BundleSource, FetchPolicy, HttpTarget, KeysLocation, RemoteKeys};
+use crate::token::KeySet;
+
+/// A number with a default and an allowed range.
+fn bounded(
+    path: &str,
+    field: &str,
+    value: Option<u64>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    let value = value.unwrap_or(default);
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::new(
+            format!("{path}.{field}"),
+            format!("{value} is outside {}..={}", range.start(), range.end()),
+        ))
+    }
+}
+
+fn cluster(path: &str, name: &str) -> Result<String, ConfigError> {
+    if name.is_empty() || name.chars().any(char::is_control) {
+        return Err(ConfigError::new(
+            format!("{path}.cluster"),
+            "must name an Envoy cluster",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn url(path: &str, field: &str, url: &str) -> Result<HttpTarget, ConfigError> {
+    HttpTarget::parse(url).map_err(|e| ConfigError::new(format!("{path}.{field}"), e))
+}
+
+/// The compiled `fetch` block.
+struct Fetch {
+    timeout_ms: u64,
+    initial_backoff_ms: u64,
+    max_backoff_ms: u64,
+    max_bytes: usize,
+    wait_ms: u64,
+}
+
+fn fetch(
+    path: &str,
+    config: Option<&FetchConfig>,
+    default_max_bytes: u64,
+) -> Result<Fetch, ConfigError> {
+    let path = format!("{path}.fetch");
+    let empty = FetchConfig::default();
+    let config = config.unwrap_or(&empty);
+    let timeout_ms = bounded(&path, "timeoutMs", config.timeout_ms, 5000, 100..=60_000)?;
+    let initial_backoff_ms = bounded(
+        &path,
+        "initialBackoffMs",
+        config.initial_backoff_ms,
+        1000,
+        100..=60_000,
+    )?;
+    let max_backoff_seconds = bounded(
+        &path,
+        "maxBackoffSeconds",
+        config.max_backoff_seconds,
+        60,
+        1..=3600,
+    )?;
+    if max_backoff_seconds * 1000 < initial_backoff_ms {
+        return Err(ConfigError::new(
+            format!("{path}.maxBackoffSeconds"),
+            "must not be less than initialBackoffMs",
+        ));
+    }
+    let max_bytes = bounded(
+        &path,
+        "maxResponseBytes",
+        config.max_response_bytes.map(|b| b as u64),
+        default_max_bytes,
+        1024..=64 * 1024 * 1024,
+    )?;
+    let wait_ms = bounded(
+        &path,
+        "requestWaitMs",
+        config.request_wait_ms,
+        3000,
+        0..=30_000,
+    )?;
+    Ok(Fetch {
+        timeout_ms,
+        initial_backoff_ms,
+        max_backoff_ms: max_backoff_seconds * 1000,
+        max_bytes: usize::try_from(max_bytes).unwrap_or(usize::MAX),
+        wait_ms,
+    })
+}
+
+/// Default bound of a JWKS or discovery response.
+const DEFAULT_MAX_KEYS_BYTES: u64 = 256 * 1024;
+/// Default bound of a bundle response.
+const DEFAULT_MAX_BUNDLE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// `jwt[i].remoteKeys`, with the issuer's `discoveryURL`.
+pub(super) fn remote_keys(
+    path: &str,
+    config: &RemoteKeysConfig,
+    issuer: &Issuer,
+) -> Result<RemoteKeys, ConfigError> {
+    let at = format!("{path}.remoteKeys");
+    let location = match (&config.jwks_uri, &issuer.discovery_url) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                format!("{path}.issuer.discoveryURL"),
+                "set remoteKeys.jwksURI or issuer.discoveryURL, not both",
+            ))
+        }
+        (Some(jwks), None) => KeysLocation::Jwks(url(&at, "jwksURI", jwks)?),
+        (None, Some(discovery)) => {
+            KeysLocation::Discovery(url(path, "issuer.discoveryURL", discovery)?)
+        }
+        (None, None) => {
+            KeysLocation::Discovery(url(path, "issuer.url", &discovery_url(&issuer.url))?)
+        }
+    };
+    let fetch = fetch(&at, config.fetch.as_ref(), DEFAULT_MAX_KEYS_BYTES)?;
+    let refresh = bounded(
+        &at,
+        "refreshIntervalSeconds",
+        config.refresh_interval_seconds,
+        300,
+        1..=86_400,
+    )?;
+    let min_refresh = bounded(
+        &at,
+        "minRefreshIntervalSeconds",
+        config.min_refresh_interval_seconds,
+        30.min(refresh),
+        1..=86_400,
+    )?;
+    let max_refresh = bounded(
+        &at,
+        "maxRefreshIntervalSeconds",
+        config.max_refresh_interval_seconds,
+        3600.max(refresh),
+        1..=86_400,
+    )?;
+    if min_refresh > refresh || refresh > max_refresh {
+        return Err(ConfigError::new(
+            format!("{at}.refreshIntervalSeconds"),
+            format!(
+                "must lie within minRefreshIntervalSeconds ({min_refresh}) and \
+                 maxRefreshIntervalSeconds ({max_refresh})"
+            ),
+        ));
+    }
+    let demand = bounded(
+        &at,
+        "unknownKidRefetchIntervalSeconds",
+        config.unknown_kid_refetch_interval_seconds,
+        30,
+        1..=3600,
+    )?;
+    Ok(RemoteKeys {
+        cluster: cluster(&at, &config.cluster)?,
+        location,
+        policy: FetchPolicy {
+            refresh_ms: refresh * 1000,
+            honor_cache_control: true,
+            min_refresh_ms: min_refresh * 1000,
+            max_refresh_ms: max_refresh * 1000,
+            initial_backoff_ms: fetch.initial_backoff_ms,
+            max_backoff_ms: fetch.max_backoff_ms,
+            lease_ms: 2 * fetch.timeout_ms + 1000,
+            demand_interval_ms: demand * 1000,
+        },
+        max_bytes: fetch.max_bytes,
+        timeout_ms: fetch.timeout_ms,
+        wait_ms: fetch.wait_ms,
+    })
+}
+
+/// `authorization.bundleSource`.
+pub(super) fn bundle_source(config: &BundleSourceConfig) -> Result<BundleSource, ConfigError> {
+    let at = "authorization.bundleSource";
+    let bundle = url(at, "url", &config.url)?;
+    let signature = match &config.signature_url {
+        Some(signature) => url(at, "signatureURL", signature)?,
+        None => url(at, "url", &format!("{}.sig", config.url))?,
+    };
+    let signing_keys = match &config.signing_keys {
+        None => {
+            return Err(ConfigError::new(
+                format!("{at}.signingKeys"),
+                "required: a fetched bundle must be signed (see `meshguard bundle sign`)",
+            ))
+        }
+        Some(Value::String(text)) => KeySet::from_jwks_str(text, true),
+        Some(document) => KeySet::from_jwks(document, true),
+    }
+    .map_err(|e| ConfigError::new(format!("{at}.signingKeys"), e.0))?;
+    let fetch = fetch(at, config.fetch.as_ref(), DEFAULT_MAX_BUNDLE_BYTES)?;
+    let poll = bounded(
+        at,
+        "pollIntervalSeconds",
+        config.poll_interval_seconds,
+        30,
+        1..=86_400,
+    )?;
+    Ok(BundleSource {
+        cluster: cluster(at, &config.cluster)?,
+        bundle,
+        signature,
+        signing_keys,
+        policy: FetchPolicy {
+            refresh_ms: poll * 1000,
+            honor_cache_control: false,
+            min_refresh_ms: poll * 1000,
+            max_refresh_ms: poll * 1000,
+            initial_backoff_ms: fetch.initial_backoff_ms,
+            max_backoff_ms: fetch.max_backoff_ms,
+            lease_ms: 2 * fetch.timeout_ms + 1000,
+            demand_interval_ms: poll * 1000,
+        },
+        max_bytes: fetch.max_bytes,
+        timeout_ms: fetch.timeout_ms,
+        wait_ms: fetch.wait_ms,
+    })
+}
