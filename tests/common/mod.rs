@@ -10,6 +10,7 @@
 
 pub mod envoy;
 pub mod host;
+pub mod live;
 pub mod rbac;
 pub mod scenarios;
 pub mod wasm;
