@@ -157,6 +157,8 @@ pub struct Stream {
     /// `proxy_continue_stream` calls (0: request, 1: response).
     pub continued: Vec<i32>,
     pub closed: Vec<i32>,
+    /// Where the host's log stood when the stream began.
+    pub logs_from: usize,
 }
 
 fn is_callout_map(map: MapType) -> bool {
@@ -598,6 +600,7 @@ impl Host {
         let count = headers.len() as i32;
         let binary = std::mem::take(&mut self.state_mut().binary_request_headers);
         let mut stream = Stream {
+            logs_from: self.state().logs.len(),
             binary_request_headers: binary,
             ..Stream::default()
         };
@@ -632,7 +635,7 @@ impl Host {
     /// has answered or continued it.
     pub fn end_request(&mut self, id: u32) -> Exchange {
         assert!(!self.waiting(id), "stream {id} is still waiting");
-        let logs_before = self.state().logs.len();
+        let logs_before = self.stream(id).logs_from;
         self.finish_request(id, Action::Pause, b"", logs_before)
     }
 
