@@ -475,3 +475,87 @@ fn config_render_refuses_what_the_filter_would_refuse_and_names_it() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.yaml") && err.contains("mode"), "{err}");
 }
+
+#[test]
+fn bundle_sign_writes_a_signature_the_filter_accepts_and_verify_refuses_a_changed_bundle() {
+    let dir = tempdir("sign");
+    let bundle = dir.join("bundle.json");
+    let bundle = bundle.to_str().unwrap();
+    let mut args = vec!["bundle", "build", "-o", bundle];
+    let files = mesh_files();
+    args.extend(files.iter().map(String::as_str));
+    assert!(meshguard(&args).status.success());
+    let key = root().join("tests/keys/es256.key.pem");
+    let jwks = root().join("tests/keys/es256.jwks.json");
+    let output = meshguard(&[
+        "bundle",
+        "sign",
+        bundle,
+        "--key",
+        key.to_str().unwrap(),
+        "--kid",
+        "ec-1",
+        "--now",
+        "1700000000",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("signs sha256:"),
+        "{}",
+        stderr(&output)
+    );
+    let signature = std::fs::read(format!("{bundle}.sig")).unwrap();
+    // The core (what the filter runs) accepts it with the public key.
+    let keys =
+        meshguard::token::KeySet::from_jwks_str(&std::fs::read_to_string(&jwks).unwrap(), true)
+            .unwrap();
+    let bytes = std::fs::read(bundle).unwrap();
+    meshguard::bundle::signature::verify(&bytes, &signature, &keys).unwrap();
+
+    let verify = |path: &str| {
+        meshguard(&[
+            "bundle",
+            "verify",
+            path,
+            "--signature",
+            &format!("{bundle}.sig"),
+            "--signing-keys",
+            jwks.to_str().unwrap(),
+        ])
+    };
+    let output = verify(bundle);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).starts_with("ok: "));
+    // One byte more and the signature no longer holds.
+    let changed = dir.join("changed.json");
+    let mut more = bytes.clone();
+    more.push(b'\n');
+    std::fs::write(&changed, more).unwrap();
+    let output = verify(changed.to_str().unwrap());
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stdout(&output).contains("refused: it signs sha256:"),
+        "{}",
+        stdout(&output)
+    );
+    // Nothing the filter would refuse gets signed.
+    let broken = dir.join("broken.json");
+    std::fs::write(
+        &broken,
+        "{\"apiVersion\": \"meshguard.io/v1\", \"kind\": \"Nope\"}",
+    )
+    .unwrap();
+    let output = meshguard(&[
+        "bundle",
+        "sign",
+        broken.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("the filter would refuse it"),
+        "{}",
+        stderr(&output)
+    );
+}

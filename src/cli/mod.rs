@@ -6,6 +6,7 @@ mod files;
 mod keys;
 mod policy;
 mod resources;
+mod signing;
 mod verify;
 
 use std::process::ExitCode;

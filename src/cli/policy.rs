@@ -1,4 +1,4 @@
-//! `meshguard lint`, `meshguard bundle build` and `meshguard request-info`.
+//! `meshguard lint`, `meshguard bundle build|sign|verify` and `meshguard request-info`.
 
 use std::process::ExitCode;
 
@@ -23,6 +23,10 @@ pub(crate) enum BundleCommand {
     /// Validate inputs and write one canonical JSON bundle, aggregation resolved, revision
     /// stamped.
     Build(BuildArgs),
+    /// Write the detached signature a bundle server publishes next to the bundle.
+    Sign(super::signing::SignArgs),
+    /// Check a bundle's detached signature with the signing keys, as the filter does.
+    Verify(super::signing::VerifyArgs),
 }
 
 #[derive(Args)]
@@ -117,7 +121,11 @@ pub(crate) fn lint(args: LintArgs) -> Result<ExitCode, Failure> {
 }
 
 pub(crate) fn bundle(command: BundleCommand) -> Result<ExitCode, Failure> {
-    let BundleCommand::Build(args) = command;
+    let args = match command {
+        BundleCommand::Build(args) => args,
+        BundleCommand::Sign(args) => return super::signing::sign(args),
+        BundleCommand::Verify(args) => return super::signing::verify(args),
+    };
     let guardrails = args
         .guardrails
         .as_deref()
