@@ -145,7 +145,9 @@ fn a_new_bundle_changes_decisions_at_the_next_poll_and_reports_its_revision() {
 #[test]
 fn badly_signed_or_invalid_bundles_are_refused_and_the_previous_one_stays() {
     let next = without_bindings();
-    let cases: Vec<(&str, Vec<u8>, Vec<u8>, &str, &str)> = vec![
+    // Name, bundle served, signature served, failure code, what the log says.
+    type Case = (&'static str, Vec<u8>, Vec<u8>, &'static str, &'static str);
+    let cases: Vec<Case> = vec![
         (
             "signed by an unknown key",
             next.clone(),

@@ -351,7 +351,8 @@ fn a_flood_of_random_kids_costs_the_issuer_one_fetch_per_interval() {
     answer(&mut host, 200, &[], &jwks(&["rs256"]));
     let mut fetches = 0;
     let mut statuses = std::collections::BTreeMap::new();
-    // 600 requests over 60 s, each with a kid nobody publishes.
+    // 600 requests over 60 s, each with a kid nobody publishes. Those that arrive within
+    // their 3 s wait of the next allowed refetch wait for it; the others are answered at once.
     for i in 0..600 {
         let token = mint(
             "rs256-other",
@@ -360,21 +361,27 @@ fn a_flood_of_random_kids_costs_the_issuer_one_fetch_per_interval() {
             sa("frontend", "web"),
         );
         let id = host.begin_request("POST", "/orders", &[("authorization", &bearer(&token))]);
-        host.tick(100);
-        if !host.state().http_calls.is_empty() {
-            fetches += 1;
-            answer(&mut host, 200, &[], &jwks(&["rs256"]));
+        let mut answered = 0;
+        loop {
+            host.tick(100);
+            if !host.state().http_calls.is_empty() {
+                fetches += 1;
+                answered += 1;
+                answer(&mut host, 200, &[], &jwks(&["rs256"]));
+            }
+            if !host.waiting(id) {
+                break;
+            }
+            assert!(answered <= 1, "request {i} waited through two fetches");
         }
-        assert!(!host.waiting(id), "request {i} still waits");
         let exchange = host.end_request(id);
         *statuses.entry(reason(&exchange)).or_insert(0) += 1;
     }
-    // One demanded refetch per 30 s interval: at most 2 (plus none on schedule: max-age unset,
-    // refresh 300 s).
-    assert!(fetches <= 2, "{fetches} fetches");
-    assert!(fetches >= 1);
+    // One demanded refetch per 30 s interval: at most 3 in the minute (max-age unset, the
+    // scheduled refresh is 300 s away).
+    assert!((1..=3).contains(&fetches), "{fetches} fetches");
     assert_eq!(statuses.get("key_not_found"), Some(&600), "{statuses:?}");
-    assert!(host.state().counter("meshguard.keys.refetch.rate_limited") >= 590);
+    assert!(host.state().counter("meshguard.keys.refetch.rate_limited") >= 500);
     // And a genuine rotation after the flood still gets its refetch once the interval passed.
     host.tick(30_000);
     let id = host.begin_request(

@@ -10,7 +10,7 @@ use proxy_wasm::types::{Action, LogLevel, MapType};
 
 use super::log;
 use super::metrics::{Metrics, REQUESTS_TOTAL};
-use super::worker::{Waiter, Worker};
+use super::worker::{Waiter, Worker, MAX_WAITERS};
 use crate::config::schema::Mode;
 use crate::decision::{self, HttpRequest, Verdict, Wait};
 use crate::remote::Demand;
@@ -140,7 +140,11 @@ pub(crate) enum Attempt {
     First,
     /// The stream waited and something it waited for changed; it may wait on until
     /// `deadline_ms` if what it needs is still on its way.
-    Woken { deadline_ms: u64 },
+    Woken {
+        deadline_ms: u64,
+        /// For a demanded refetch: the fetch count to see exceeded.
+        baseline: Option<u64>,
+    },
     /// The stream waited its full time: decide with what there is.
     Expired,
 }
@@ -235,41 +239,59 @@ fn hold(
     now: u64,
 ) -> bool {
     let mut worker = worker.borrow_mut();
-    let deadline_ms = match attempt {
+    let (deadline_ms, baseline) = match attempt {
         Attempt::Expired => return false,
-        Attempt::Woken { deadline_ms } => {
+        Attempt::Woken {
+            deadline_ms,
+            baseline,
+        } => {
             // A demanded refetch has run: decide with its outcome. A first key set or bundle
             // may still come from a retry: wait on.
-            let settled = matches!(
-                wait,
-                Wait::Keys {
-                    unknown_kid: true,
-                    ..
-                }
-            ) && !worker.in_flight(wait, now);
-            if settled || now >= deadline_ms {
+            let met = baseline.is_some_and(|b| worker.demand_met(wait, b, now));
+            if met || now >= deadline_ms {
                 return false;
             }
-            deadline_ms
+            (deadline_ms, baseline)
         }
         Attempt::First => {
             let wait_ms = worker.wait_ms(wait);
-            if wait_ms == 0 {
+            if wait_ms == 0 || worker.waiters.len() >= MAX_WAITERS {
                 return false;
             }
-            if let Wait::Keys { unknown_kid, .. } = wait {
-                let mut metrics = metrics.borrow_mut();
-                if worker.demand(wait, now, &mut metrics) == Demand::RateLimited && unknown_kid {
-                    return false;
-                }
-            }
+            let deadline_ms = now.saturating_add(wait_ms);
+            let baseline = match wait {
+                Wait::Keys {
+                    unknown_kid: true, ..
+                } => match worker.demand(wait, now) {
+                    Some(Demand::InFlight { baseline }) => Some(baseline),
+                    Some(Demand::Scheduled { at_ms, baseline }) if at_ms < deadline_ms => {
+                        metrics
+                            .borrow_mut()
+                            .increment("meshguard.keys.refetch.demanded");
+                        Some(baseline)
+                    }
+                    _ => {
+                        // The rate limit puts the next fetch beyond this request's wait.
+                        metrics
+                            .borrow_mut()
+                            .increment("meshguard.keys.refetch.rate_limited");
+                        return false;
+                    }
+                },
+                _ => None,
+            };
             metrics.borrow_mut().increment("meshguard.requests.paused");
-            now.saturating_add(wait_ms)
+            (deadline_ms, baseline)
         }
     };
-    worker
-        .waiters
-        .insert(context_id, Waiter { wait, deadline_ms });
+    worker.waiters.insert(
+        context_id,
+        Waiter {
+            wait,
+            deadline_ms,
+            baseline,
+        },
+    );
     true
 }
 

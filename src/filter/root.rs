@@ -54,19 +54,16 @@ impl Root {
                         (Wake::Bundle, Wait::Bundle) => true,
                         _ => false,
                     });
-                    // A refetch demanded in this worker may have been made by another.
-                    let settled = matches!(
-                        waiter.wait,
-                        Wait::Keys {
-                            unknown_kid: true,
-                            ..
-                        }
-                    ) && !worker.in_flight(waiter.wait, now);
-                    if !woken && !settled {
+                    // A refetch demanded here may have been made by another worker.
+                    let met = waiter
+                        .baseline
+                        .is_some_and(|b| worker.demand_met(waiter.wait, b, now));
+                    if !woken && !met {
                         continue;
                     }
                     Attempt::Woken {
                         deadline_ms: waiter.deadline_ms,
+                        baseline: waiter.baseline,
                     }
                 };
                 worker.waiters.remove(&id);

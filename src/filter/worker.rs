@@ -36,7 +36,12 @@ pub(crate) struct Waiter {
     pub(crate) wait: Wait,
     /// When it is answered with what there is.
     pub(crate) deadline_ms: u64,
+    /// For a demanded refetch: the fetch count it waits to see exceeded.
+    pub(crate) baseline: Option<u64>,
 }
+
+/// Most requests one worker holds at once; beyond, requests are decided at once.
+pub(crate) const MAX_WAITERS: usize = 4096;
 
 /// Which waits a change may settle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -301,27 +306,26 @@ impl Worker {
         }
     }
 
-    /// Whether a fetch for this wait is in flight in some worker.
-    pub(crate) fn in_flight(&self, wait: Wait, now: u64) -> bool {
-        self.source_of(wait)
-            .is_some_and(|i| read_state(&self.sources[i].name).0.in_flight(now))
+    /// Whether the refetch a request demanded has run (in any worker).
+    pub(crate) fn demand_met(&self, wait: Wait, baseline: u64, now: u64) -> bool {
+        self.source_of(wait).is_none_or(|i| {
+            read_state(&self.sources[i].name)
+                .0
+                .demand_met(baseline, now)
+        })
     }
 
     /// A request's token names a `kid` the key set lacks: ask for a refetch, coalesced with
-    /// any in flight and rate-limited. The fetch itself starts on the root's next tick.
-    pub(crate) fn demand(&mut self, wait: Wait, now: u64, metrics: &mut Metrics) -> Demand {
-        let Some(index) = self.source_of(wait) else {
-            return Demand::RateLimited;
-        };
+    /// any planned and rate-limited. The fetch itself starts on a root tick. `None` when the
+    /// issuer has no remote keys.
+    pub(crate) fn demand(&mut self, wait: Wait, now: u64) -> Option<Demand> {
+        let index = self.source_of(wait)?;
         let source = &self.sources[index];
         let policy = *source.origin.policy();
-        let mut outcome = Demand::RateLimited;
-        update_state(&source.name, |state| outcome = state.demand(now, &policy));
-        match outcome {
-            Demand::Scheduled => metrics.increment("meshguard.keys.refetch.demanded"),
-            Demand::RateLimited => metrics.increment("meshguard.keys.refetch.rate_limited"),
-            Demand::InFlight => {}
-        }
+        let mut outcome = None;
+        update_state(&source.name, |state| {
+            outcome = Some(state.demand(now, &policy))
+        });
         outcome
     }
 

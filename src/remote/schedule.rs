@@ -70,12 +70,20 @@ pub struct FetchState {
 /// The answer to a request that needs a fresh fetch (a token's `kid` is not in the key set).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Demand {
-    /// A fetch is now due: the caller should try to take the lease, and the request waits.
-    Scheduled,
-    /// A fetch is already in flight; the request waits for it.
-    InFlight,
-    /// A demanded fetch happened too recently; the request is decided with the keys at hand.
-    RateLimited,
+    /// A fetch will start at `at_ms` (now, or when the rate limit allows); a request that can
+    /// wait that long (and for the fetch) waits, others are decided with the keys at hand.
+    Scheduled {
+        /// When the fetch is due.
+        at_ms: u64,
+        /// Fetches started so far: the demand is met once more have started and none is in
+        /// flight.
+        baseline: u64,
+    },
+    /// A fetch is in flight; the request waits for it.
+    InFlight {
+        /// As for `Scheduled`: the fetch in flight counts.
+        baseline: u64,
+    },
 }
 
 impl FetchState {
@@ -144,20 +152,35 @@ impl FetchState {
         half + jitter % (capped - half + 1)
     }
 
-    /// A request needs a fetch now (its token names a `kid` the key set lacks).
+    /// A request needs a fetch (its token names a `kid` the key set lacks). Demanded fetches
+    /// are spaced by `demand_interval_ms`, and every demand before a planned fetch joins it,
+    /// so a flood of random `kid`s costs the issuer at most one fetch per interval.
     pub fn demand(&mut self, now: u64, policy: &FetchPolicy) -> Demand {
         if self.in_flight(now) {
-            return Demand::InFlight;
+            return Demand::InFlight {
+                baseline: self.fetches.saturating_sub(1),
+            };
         }
-        if self
-            .last_demand_ms
-            .is_some_and(|last| now < last.saturating_add(policy.demand_interval_ms))
-        {
-            return Demand::RateLimited;
+        let baseline = self.fetches;
+        let at_ms = self.last_demand_ms.map_or(now, |last| {
+            now.max(last.saturating_add(policy.demand_interval_ms))
+        });
+        if self.next_due_ms <= at_ms {
+            // A fetch is planned sooner anyway (first fetch, refresh, retry): join it.
+            return Demand::Scheduled {
+                at_ms: self.next_due_ms.max(now),
+                baseline,
+            };
         }
-        self.last_demand_ms = Some(now);
-        self.next_due_ms = self.next_due_ms.min(now);
-        Demand::Scheduled
+        self.last_demand_ms = Some(at_ms);
+        self.next_due_ms = at_ms;
+        Demand::Scheduled { at_ms, baseline }
+    }
+
+    /// Whether a demand made at `baseline` has been met: a fetch started since, and none is
+    /// in flight.
+    pub fn demand_met(&self, baseline: u64, now: u64) -> bool {
+        self.fetches > baseline && !self.in_flight(now)
     }
 
     /// True while the last fetch failed: the value in force is the last good one.

@@ -97,6 +97,39 @@ fn spawn(program: &Path, args: &[&str], log: PathBuf) -> Process {
     Process { child, log }
 }
 
+/// The key and bundle server (`envoy/doc_server.py`) serving `docs` on a fresh port.
+pub fn start_doc_server(dir: &Path, docs: &Path) -> (Process, u16) {
+    let port = free_port();
+    let script = root().join("envoy/doc_server.py");
+    let process = spawn(
+        Path::new("python3"),
+        &[
+            script.to_str().unwrap(),
+            &port.to_string(),
+            docs.to_str().unwrap(),
+        ],
+        dir.join("docs.log"),
+    );
+    wait_for_port(port, Duration::from_secs(15));
+    (process, port)
+}
+
+/// Writes a file atomically (write, then rename), as a publisher should.
+pub fn publish(path: &Path, bytes: &[u8]) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// A counter or gauge from Envoy's admin stats (`wasmcustom.` prefix), 0 when absent.
+pub fn stat(admin: u16, name: &str) -> i64 {
+    let body = get(admin, &format!("/stats?filter={name}$")).unwrap().body;
+    body.lines()
+        .find_map(|line| line.split_once(": ").filter(|(n, _)| n.ends_with(name)))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// The echo upstream (`envoy/echo_upstream.py`) on a fresh port.
 pub fn start_upstream(dir: &Path) -> (Process, u16) {
     let port = free_port();
@@ -171,8 +204,26 @@ pub struct Envoy {
 /// Starts Envoy from the shipped envoy.yaml, with fresh ports, the built module and `config`
 /// as the plugin configuration. Panics (with Envoy's log) if it does not become ready.
 pub fn start_envoy(envoy: &Path, dir: &Path, upstream: u16, config: &Value) -> Envoy {
+    start_envoy_with_clusters(envoy, dir, upstream, config, &[])
+}
+
+/// [`start_envoy`] with more clusters, each a name and a loopback port (plain HTTP/1.1).
+pub fn start_envoy_with_clusters(
+    envoy: &Path,
+    dir: &Path,
+    upstream: u16,
+    config: &Value,
+    clusters: &[(&str, u16)],
+) -> Envoy {
     let (port, admin) = (free_port(), free_port());
-    let yaml = envoy_yaml(upstream, port, admin, config);
+    let mut yaml = envoy_yaml(upstream, port, admin, config);
+    for (name, port) in clusters {
+        yaml.push_str(&format!(
+            "\n  - name: {name}\n    type: STATIC\n    connect_timeout: 1s\n    load_assignment:\n      \
+             cluster_name: {name}\n      endpoints:\n      - lb_endpoints:\n        - endpoint:\n            \
+             address:\n              socket_address: {{address: 127.0.0.1, port_value: {port}}}\n"
+        ));
+    }
     let file = dir.join("envoy.yaml");
     std::fs::write(&file, yaml).unwrap();
     let base_id = (std::process::id() % 10_000 + u32::from(port)).to_string();
