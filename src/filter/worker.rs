@@ -329,6 +329,9 @@ impl Worker {
         outcome
     }
 
+    /// Starts a due fetch if this worker takes the lease. Before any worker has written a
+    /// schedule there is no version to compare against, so two workers starting together may
+    /// both fetch once; from then on the compare-and-swap lets exactly one through.
     fn maybe_fetch(&mut self, index: usize, now: u64, metrics: &mut Metrics) {
         let source = &self.sources[index];
         let policy = *source.origin.policy();
