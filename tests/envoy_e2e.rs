@@ -5,18 +5,9 @@
 
 mod common;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use common::envoy::*;
 use common::{mint, with};
 use serde_json::{json, Value};
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 /// A bound service-account token of `frontend/web` (may place and read orders).
 fn web_claims(now: u64) -> Value {

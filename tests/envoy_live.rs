@@ -10,19 +10,12 @@ mod common;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use common::envoy::*;
 use common::live::{bundle_bytes, jwks, mesh_bundle, sign_bundle};
 use common::{key_file, mint};
 use serde_json::{json, Value};
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 fn web_token(key: &str, kid: &str) -> String {
     let now = now();

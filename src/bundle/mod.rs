@@ -561,7 +561,12 @@ impl Bundle {
 
     /// Loads a bundle from JSON text.
     pub fn from_json_str(text: &str) -> Result<Bundle, BundleErrors> {
-        let value = serde_json::from_str(text).map_err(|e| {
+        Bundle::from_json_bytes(text.as_bytes())
+    }
+
+    /// Loads a bundle from JSON bytes, as a bundle server serves them (UTF-8 is checked).
+    pub fn from_json_bytes(bytes: &[u8]) -> Result<Bundle, BundleErrors> {
+        let value = serde_json::from_slice(bytes).map_err(|e| {
             BundleErrors(vec![error("bundle", "", "", format!("invalid JSON: {e}"))])
         })?;
         Bundle::from_value(value)

@@ -48,8 +48,7 @@ fn read(path: &str) -> Result<Vec<u8>, Failure> {
 
 /// Loads the bundle as the filter would, so that nothing unloadable gets signed.
 fn load(path: &str, bytes: &[u8]) -> Result<Bundle, Failure> {
-    let text = std::str::from_utf8(bytes).map_err(|_| Failure(format!("{path}: not UTF-8")))?;
-    Bundle::from_json_str(text)
+    Bundle::from_json_bytes(bytes)
         .map_err(|e| Failure(format!("{path}: the filter would refuse it: {e}")))
 }
 

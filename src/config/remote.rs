@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::schema::{BundleSourceConfig, FetchConfig, Issuer, RemoteKeysConfig};
 use super::ConfigError;
 use crate::remote::target::discovery_url;
-use crate::remote::{BundleSource, FetchPolicy, HttpTarget, KeysLocation, RemoteKeys};
+use crate::remote::{BundleSource, FetchPolicy, Fetching, HttpTarget, KeysLocation, RemoteKeys};
 use crate::token::KeySet;
 
 /// A number with a default and an allowed range.
@@ -42,7 +42,7 @@ fn url(path: &str, field: &str, url: &str) -> Result<HttpTarget, ConfigError> {
     HttpTarget::parse(url).map_err(|e| ConfigError::new(format!("{path}.{field}"), e))
 }
 
-/// The compiled `fetch` block.
+/// The compiled `fetch` block, waiting for its cluster and schedule.
 struct Fetch {
     timeout_ms: u64,
     initial_backoff_ms: u64,
@@ -101,6 +101,38 @@ fn fetch(
         max_bytes: usize::try_from(max_bytes).unwrap_or(usize::MAX),
         wait_ms,
     })
+}
+
+impl Fetch {
+    /// The whole of how a source is fetched: this block's timers and bounds, the cluster,
+    /// and the refresh schedule of the source's kind.
+    fn fetching(
+        self,
+        cluster: String,
+        refresh_ms: u64,
+        cache_control: Option<(u64, u64)>,
+        demand_interval_ms: u64,
+    ) -> Fetching {
+        let (min_refresh_ms, max_refresh_ms) = cache_control.unwrap_or((refresh_ms, refresh_ms));
+        Fetching {
+            cluster,
+            policy: FetchPolicy {
+                refresh_ms,
+                honor_cache_control: cache_control.is_some(),
+                min_refresh_ms,
+                max_refresh_ms,
+                initial_backoff_ms: self.initial_backoff_ms,
+                max_backoff_ms: self.max_backoff_ms,
+                // Long enough for the two calls of one fetch (discovery and JWKS, or bundle
+                // and signature).
+                lease_ms: 2 * self.timeout_ms + 1000,
+                demand_interval_ms,
+            },
+            max_bytes: self.max_bytes,
+            timeout_ms: self.timeout_ms,
+            wait_ms: self.wait_ms,
+        }
+    }
 }
 
 /// Default bound of a JWKS or discovery response.
@@ -169,21 +201,13 @@ pub(super) fn remote_keys(
         1..=3600,
     )?;
     Ok(RemoteKeys {
-        cluster: cluster(&at, &config.cluster)?,
         location,
-        policy: FetchPolicy {
-            refresh_ms: refresh * 1000,
-            honor_cache_control: true,
-            min_refresh_ms: min_refresh * 1000,
-            max_refresh_ms: max_refresh * 1000,
-            initial_backoff_ms: fetch.initial_backoff_ms,
-            max_backoff_ms: fetch.max_backoff_ms,
-            lease_ms: 2 * fetch.timeout_ms + 1000,
-            demand_interval_ms: demand * 1000,
-        },
-        max_bytes: fetch.max_bytes,
-        timeout_ms: fetch.timeout_ms,
-        wait_ms: fetch.wait_ms,
+        fetching: fetch.fetching(
+            cluster(&at, &config.cluster)?,
+            refresh * 1000,
+            Some((min_refresh * 1000, max_refresh * 1000)),
+            demand * 1000,
+        ),
     })
 }
 
@@ -215,22 +239,15 @@ pub(super) fn bundle_source(config: &BundleSourceConfig) -> Result<BundleSource,
         1..=86_400,
     )?;
     Ok(BundleSource {
-        cluster: cluster(at, &config.cluster)?,
         bundle,
         signature,
         signing_keys,
-        policy: FetchPolicy {
-            refresh_ms: poll * 1000,
-            honor_cache_control: false,
-            min_refresh_ms: poll * 1000,
-            max_refresh_ms: poll * 1000,
-            initial_backoff_ms: fetch.initial_backoff_ms,
-            max_backoff_ms: fetch.max_backoff_ms,
-            lease_ms: 2 * fetch.timeout_ms + 1000,
-            demand_interval_ms: poll * 1000,
-        },
-        max_bytes: fetch.max_bytes,
-        timeout_ms: fetch.timeout_ms,
-        wait_ms: fetch.wait_ms,
+        // Polled on its interval (Cache-Control ignored: the ETag makes a poll cheap).
+        fetching: fetch.fetching(
+            cluster(at, &config.cluster)?,
+            poll * 1000,
+            None,
+            poll * 1000,
+        ),
     })
 }

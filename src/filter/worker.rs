@@ -26,9 +26,10 @@ use crate::decision::{Engine, Wait};
 use crate::remote::keys::{jwks_uri_from_discovery, key_set_from_jwks};
 use crate::remote::response::check_size;
 use crate::remote::{
-    BundleSource, Demand, FetchError, FetchPolicy, FetchState, FetchedResponse, HttpTarget,
+    BundleSource, Demand, FetchError, FetchState, FetchedResponse, Fetching, HttpTarget,
     KeysLocation, RemoteKeys,
 };
+use crate::token::KeySet;
 
 /// A request waiting for keys or a bundle.
 pub(crate) struct Waiter {
@@ -65,6 +66,9 @@ struct Source {
     origin: Origin,
     /// The generation this worker has in force (0: none yet).
     adopted: u64,
+    /// The last generation this worker examined, loaded or refused: a stored document it
+    /// cannot load (e.g. signed for another configuration) is refused once, not every tick.
+    seen: u64,
     /// The `ETag` of the bundle in force.
     etag: Option<String>,
 }
@@ -172,10 +176,10 @@ impl Default for Worker {
 }
 
 impl Origin {
-    fn policy(&self) -> &FetchPolicy {
+    fn fetching(&self) -> &Fetching {
         match self {
-            Origin::Keys { remote, .. } => &remote.policy,
-            Origin::Bundle(source) => &source.policy,
+            Origin::Keys { remote, .. } => &remote.fetching,
+            Origin::Bundle(source) => &source.fetching,
         }
     }
 
@@ -190,27 +194,6 @@ impl Origin {
         match self {
             Origin::Keys { url, .. } => format!("keys of issuer {url}"),
             Origin::Bundle(source) => format!("bundle {}", source.bundle),
-        }
-    }
-
-    fn cluster(&self) -> &str {
-        match self {
-            Origin::Keys { remote, .. } => &remote.cluster,
-            Origin::Bundle(source) => &source.cluster,
-        }
-    }
-
-    fn timeout_ms(&self) -> u64 {
-        match self {
-            Origin::Keys { remote, .. } => remote.timeout_ms,
-            Origin::Bundle(source) => source.timeout_ms,
-        }
-    }
-
-    fn max_bytes(&self) -> usize {
-        match self {
-            Origin::Keys { remote, .. } => remote.max_bytes,
-            Origin::Bundle(source) => source.max_bytes,
         }
     }
 }
@@ -233,7 +216,7 @@ impl Worker {
                 sources.push(Source {
                     name: format!(
                         "meshguard.keys|{}|{}|{location}",
-                        remote.cluster, verifier.url
+                        remote.fetching.cluster, verifier.url
                     ),
                     origin: Origin::Keys {
                         issuer,
@@ -241,15 +224,20 @@ impl Worker {
                         remote: remote.clone(),
                     },
                     adopted: 0,
+                    seen: 0,
                     etag: None,
                 });
             }
         }
         if let Some(source) = &engine.bundle_source {
             sources.push(Source {
-                name: format!("meshguard.bundle|{}|{}", source.cluster, source.bundle),
+                name: format!(
+                    "meshguard.bundle|{}|{}",
+                    source.fetching.cluster, source.bundle
+                ),
                 origin: Origin::Bundle(Arc::clone(source)),
                 adopted: 0,
+                seen: 0,
                 etag: None,
             });
         }
@@ -299,11 +287,8 @@ impl Worker {
 
     /// How long a request may wait for this, in milliseconds (0: not at all).
     pub(crate) fn wait_ms(&self, wait: Wait) -> u64 {
-        match self.source_of(wait).map(|i| &self.sources[i].origin) {
-            Some(Origin::Keys { remote, .. }) => remote.wait_ms,
-            Some(Origin::Bundle(source)) => source.wait_ms,
-            None => 0,
-        }
+        self.source_of(wait)
+            .map_or(0, |i| self.sources[i].origin.fetching().wait_ms)
     }
 
     /// Whether the refetch a request demanded has run (in any worker).
@@ -321,7 +306,7 @@ impl Worker {
     pub(crate) fn demand(&mut self, wait: Wait, now: u64) -> Option<Demand> {
         let index = self.source_of(wait)?;
         let source = &self.sources[index];
-        let policy = *source.origin.policy();
+        let policy = source.origin.fetching().policy;
         let mut outcome = None;
         update_state(&source.name, |state| {
             outcome = Some(state.demand(now, &policy))
@@ -334,7 +319,7 @@ impl Worker {
     /// both fetch once; from then on the compare-and-swap lets exactly one through.
     fn maybe_fetch(&mut self, index: usize, now: u64, metrics: &mut Metrics) {
         let source = &self.sources[index];
-        let policy = *source.origin.policy();
+        let policy = source.origin.fetching().policy;
         let (mut state, cas) = read_state(&source.name);
         if !state.acquire(self.owner, now, &policy) || !write_state(&source.name, &state, cas) {
             return;
@@ -362,14 +347,14 @@ impl Worker {
         let extra: Vec<(&str, &str)> = etag.map(|tag| ("if-none-match", tag)).into_iter().collect();
         let headers = target.get_headers(&extra);
         let token = hostcalls::dispatch_http_call(
-            source.origin.cluster(),
+            &source.origin.fetching().cluster,
             headers
                 .iter()
                 .map(|(n, v)| (n.as_str(), v.as_str()))
                 .collect(),
             None,
             Vec::new(),
-            Duration::from_millis(source.origin.timeout_ms()),
+            Duration::from_millis(source.origin.fetching().timeout_ms),
         )
         .map_err(|status| {
             log(
@@ -377,7 +362,7 @@ impl Worker {
                 &format!(
                     "meshguard: cannot call cluster {:?} for {target}: {status:?} (is the \
                      cluster defined?)",
-                    source.origin.cluster()
+                    &source.origin.fetching().cluster
                 ),
             );
             FetchError::Unreachable
@@ -413,8 +398,8 @@ impl Worker {
                 .into_iter()
                 .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
                 .collect();
-        let outcome =
-            check_size(body_size, self.sources[index].origin.max_bytes()).and_then(|()| {
+        let outcome = check_size(body_size, self.sources[index].origin.fetching().max_bytes)
+            .and_then(|()| {
                 let body = if body_size == 0 {
                     Vec::new()
                 } else {
@@ -471,18 +456,23 @@ impl Worker {
             Step::Jwks => {
                 let keys = key_set_from_jwks(response.ok_body()?)?;
                 let count = keys.keys().len();
-                let max_age = response.max_age();
-                self.store(index, now, max_age, &Stored::default(), &body, metrics);
-                if self.adopt_if_newer(index, metrics) {
-                    let source = &self.sources[index];
-                    log(
-                        LogLevel::Info,
-                        &format!(
-                            "meshguard: {}: {count} key(s) fetched and in force",
-                            source.origin.describe()
-                        ),
-                    );
-                }
+                let generation = self.store(
+                    index,
+                    now,
+                    response.max_age(),
+                    &Stored::default(),
+                    &body,
+                    metrics,
+                );
+                // In force here from the set just checked; other workers load the stored one.
+                self.put_keys(index, generation, keys);
+                log(
+                    LogLevel::Info,
+                    &format!(
+                        "meshguard: {}: {count} key(s) fetched and in force",
+                        self.sources[index].origin.describe()
+                    ),
+                );
                 Ok(Some(true))
             }
             Step::Bundle => {
@@ -544,7 +534,7 @@ impl Worker {
             );
         }
         metrics.increment(&format!("meshguard.{}.fetch.ok", source.origin.kind()));
-        let policy = *source.origin.policy();
+        let policy = source.origin.fetching().policy;
         update_state(&source.name, |state| {
             state.generation += 1;
             state.succeeded(now, max_age, &policy);
@@ -554,7 +544,7 @@ impl Worker {
 
     fn succeed(&mut self, index: usize, now: u64, max_age: Option<u64>) {
         let source = &self.sources[index];
-        let policy = *source.origin.policy();
+        let policy = source.origin.fetching().policy;
         update_state(&source.name, |state| state.succeeded(now, max_age, &policy));
     }
 
@@ -562,7 +552,7 @@ impl Worker {
         let owner = self.owner;
         let jitter = random();
         let source = &self.sources[index];
-        let policy = *source.origin.policy();
+        let policy = source.origin.fetching().policy;
         let mut retry_ms = 0;
         update_state(&source.name, |state| {
             if state.lease.is_some_and(|lease| lease.owner != owner) {
@@ -595,20 +585,17 @@ impl Worker {
     fn adopt_if_newer(&mut self, index: usize, metrics: &mut Metrics) -> bool {
         let name = self.sources[index].name.clone();
         let (state, _) = read_state(&name);
-        if state.generation == 0 || state.generation == self.sources[index].adopted {
+        if state.generation == 0 || state.generation == self.sources[index].seen {
             return false;
         }
+        self.sources[index].seen = state.generation;
         let Some((stored, body)) = read_data(&name) else {
             return false;
         };
-        let Some(engine) = self.engine.clone() else {
-            return false;
-        };
         match &self.sources[index].origin {
-            Origin::Keys { issuer, .. } => match key_set_from_jwks(&body) {
+            Origin::Keys { .. } => match key_set_from_jwks(&body) {
                 Ok(keys) => {
-                    self.engine = Some(Rc::new(engine.with_keys(*issuer, keys)));
-                    self.sources[index].adopted = state.generation;
+                    self.put_keys(index, state.generation, keys);
                     true
                 }
                 Err(error) => {
@@ -636,6 +623,17 @@ impl Worker {
                 }
             }
         }
+    }
+
+    fn put_keys(&mut self, index: usize, generation: u64, keys: KeySet) {
+        let (Some(engine), Origin::Keys { issuer, .. }) =
+            (&self.engine, &self.sources[index].origin)
+        else {
+            return;
+        };
+        self.engine = Some(Rc::new(engine.with_keys(*issuer, keys)));
+        self.sources[index].adopted = generation;
+        self.sources[index].seen = generation;
     }
 
     fn put_bundle(
@@ -676,6 +674,7 @@ impl Worker {
         self.engine = Some(Rc::new(next));
         let source = &mut self.sources[index];
         source.adopted = generation;
+        source.seen = generation;
         source.etag = etag;
     }
 

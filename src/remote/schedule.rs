@@ -118,9 +118,11 @@ impl FetchState {
     /// A fetch succeeded at `now`. `max_age_secs` is the response's `Cache-Control` max-age.
     pub fn succeeded(&mut self, now: u64, max_age_secs: Option<u64>, policy: &FetchPolicy) {
         let interval = match max_age_secs {
+            // max then min, not clamp: a policy with its bounds crossed must not panic.
             Some(secs) if policy.honor_cache_control => secs
                 .saturating_mul(1000)
-                .clamp(policy.min_refresh_ms, policy.max_refresh_ms),
+                .max(policy.min_refresh_ms)
+                .min(policy.max_refresh_ms),
             _ => policy.refresh_ms,
         };
         self.lease = None;

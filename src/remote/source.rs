@@ -13,42 +13,41 @@ pub enum KeysLocation {
     Discovery(HttpTarget),
 }
 
-/// One issuer's remote keys.
+/// How a source is fetched, whatever it holds: the cluster, the schedule and the bounds.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RemoteKeys {
+pub struct Fetching {
     /// The Envoy cluster.
     pub cluster: String,
-    /// The document fetched first.
-    pub location: KeysLocation,
     /// When to fetch.
     pub policy: FetchPolicy,
     /// Largest response body.
     pub max_bytes: usize,
     /// Timeout of one call, in milliseconds.
     pub timeout_ms: u64,
-    /// How long a request may wait for keys, in milliseconds.
+    /// How long a request may wait for the source, in milliseconds.
     pub wait_ms: u64,
+}
+
+/// One issuer's remote keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteKeys {
+    /// The document fetched first.
+    pub location: KeysLocation,
+    /// How.
+    pub fetching: Fetching,
 }
 
 /// A bundle fetched from a URL.
 #[derive(Clone, Debug)]
 pub struct BundleSource {
-    /// The Envoy cluster.
-    pub cluster: String,
     /// The bundle.
     pub bundle: HttpTarget,
     /// Its detached signature.
     pub signature: HttpTarget,
     /// Keys that may sign it.
     pub signing_keys: KeySet,
-    /// When to fetch.
-    pub policy: FetchPolicy,
-    /// Largest bundle body.
-    pub max_bytes: usize,
-    /// Timeout of one call, in milliseconds.
-    pub timeout_ms: u64,
-    /// How long a request may wait for a first bundle, in milliseconds.
-    pub wait_ms: u64,
+    /// How.
+    pub fetching: Fetching,
 }
 
 impl BundleSource {
@@ -57,10 +56,7 @@ impl BundleSource {
     pub fn load(&self, bundle: &[u8], signature: &[u8]) -> Result<Bundle, FetchError> {
         signature::verify(bundle, signature, &self.signing_keys)
             .map_err(|detail| FetchError::SignatureInvalid { detail })?;
-        let text = std::str::from_utf8(bundle).map_err(|_| FetchError::BundleInvalid {
-            detail: "not UTF-8".to_owned(),
-        })?;
-        Bundle::from_json_str(text).map_err(|e| FetchError::BundleInvalid {
+        Bundle::from_json_bytes(bundle).map_err(|e| FetchError::BundleInvalid {
             detail: e.to_string(),
         })
     }

@@ -5,7 +5,7 @@ use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize as _;
 use serde_json::Value;
@@ -95,6 +95,14 @@ fn spawn(program: &Path, args: &[&str], log: PathBuf) -> Process {
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
     Process { child, log }
+}
+
+/// The wall clock in Unix seconds: Envoy checks tokens against its own clock.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// The key and bundle server (`envoy/doc_server.py`) serving `docs` on a fresh port.

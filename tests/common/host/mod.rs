@@ -303,6 +303,22 @@ fn compiled() -> &'static (Engine, Module) {
     })
 }
 
+/// The pseudo-headers of a request to the `orders` service, then `headers` (names lowercased).
+fn request_headers(method: &str, path: &str, headers: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut all = vec![
+        (":method".to_owned(), method.to_owned()),
+        (":path".to_owned(), path.to_owned()),
+        (":authority".to_owned(), "orders".to_owned()),
+        (":scheme".to_owned(), "http".to_owned()),
+    ];
+    all.extend(
+        headers
+            .iter()
+            .map(|(n, v)| (n.to_ascii_lowercase(), (*v).to_owned())),
+    );
+    all
+}
+
 /// What one request did, end to end.
 #[derive(Debug)]
 pub struct Exchange {
@@ -546,18 +562,7 @@ impl Host {
     /// continues — request body and trailers, the upstream's response headers and body; then
     /// the access-log callback, done and delete, as Envoy does at stream end.
     pub fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)]) -> Exchange {
-        let mut all = vec![
-            (":method".to_owned(), method.to_owned()),
-            (":path".to_owned(), path.to_owned()),
-            (":authority".to_owned(), "orders".to_owned()),
-            (":scheme".to_owned(), "http".to_owned()),
-        ];
-        all.extend(
-            headers
-                .iter()
-                .map(|(n, v)| (n.to_ascii_lowercase(), (*v).to_owned())),
-        );
-        self.request_with(all, b"")
+        self.request_with(request_headers(method, path, headers), b"")
     }
 
     pub fn request_with(&mut self, headers: Vec<(String, String)>, body: &[u8]) -> Exchange {
@@ -566,28 +571,18 @@ impl Host {
         if action == Action::Pause && self.stream(id).local_reply.is_none() {
             panic!(
                 "the filter paused stream {id} without replying; use begin_request and \
-                 finish_request for streams that wait\nlogs: {:#?}",
+                 end_request for streams that wait\nlogs: {:#?}",
                 self.state().logs
             );
         }
         self.finish_request(id, action, body, logs_before)
     }
 
-    /// Opens a stream and delivers its request headers; the stream stays open. Returns its
-    /// context id and what the filter answered.
+    /// Opens a stream and delivers its request headers; the stream stays open (see
+    /// [`waiting`](Self::waiting), [`end_request`](Self::end_request)). Returns its context id.
     pub fn begin_request(&mut self, method: &str, path: &str, headers: &[(&str, &str)]) -> u32 {
-        let mut all = vec![
-            (":method".to_owned(), method.to_owned()),
-            (":path".to_owned(), path.to_owned()),
-            (":authority".to_owned(), "orders".to_owned()),
-            (":scheme".to_owned(), "http".to_owned()),
-        ];
-        all.extend(
-            headers
-                .iter()
-                .map(|(n, v)| (n.to_ascii_lowercase(), (*v).to_owned())),
-        );
-        self.begin_with(all, b"").0
+        self.begin_with(request_headers(method, path, headers), b"")
+            .0
     }
 
     fn begin_with(&mut self, headers: Vec<(String, String)>, body: &[u8]) -> (u32, Action) {
