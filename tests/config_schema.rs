@@ -226,7 +226,8 @@ fn every_field() -> Value {
                 {"cookie": {"name": "session"}}
             ],
             "clockSkewSeconds": 30,
-            "maxTokenBytes": 4096
+            "maxTokenBytes": 4096,
+            "tokenCache": {"maxEntries": 100, "maxAgeSeconds": 600, "sharedSlots": 64}
         },
         "authorization": {
             "requestMapping": {"mode": "service", "apiPrefixes": ["api"],
@@ -420,6 +421,10 @@ fn the_schema_names_exactly_the_fields_the_parser_accepts() {
         ("/authorization/bundleSource/fetch", &defs["fetch"]),
         ("/anonymous", &schema["properties"]["anonymous"]),
         ("/forwarding", &defs["forwarding"]),
+        (
+            "/authentication/tokenCache",
+            &defs["authentication"]["properties"]["tokenCache"],
+        ),
     ];
     let mut checked = BTreeSet::new();
     for (pointer, schema_at) in objects {
@@ -448,7 +453,7 @@ fn the_schema_names_exactly_the_fields_the_parser_accepts() {
         .flat_map(|o| o["properties"].as_object().unwrap().keys().cloned())
         .collect();
     assert_eq!(expected_names(&error.message), variants, "{error}");
-    assert_eq!(checked.len(), 20);
+    assert_eq!(checked.len(), 21);
     // The example reaches every object: no object schema is left unchecked.
     let mut objects_in_schema = 0;
     count_objects(&schema, &mut objects_in_schema);

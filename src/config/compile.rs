@@ -6,11 +6,15 @@ use serde_json::Value;
 
 use super::schema::{
     AuthenticationConfig, ClaimMappings as RawMappings, JwtAuthenticator, PrefixedClaim,
+    TokenCacheConfig,
 };
 use super::{ConfigError, PluginConfig};
 use crate::identity::{ClaimMappings, IdentityMapping};
 use crate::token::claims::TimePolicy;
-use crate::token::{Algorithm, Authenticator, IssuerVerifier, KeyFamily, KeySet, TokenSource};
+use crate::token::{
+    Algorithm, Authenticator, CacheLimits, CacheSettings, IssuerVerifier, KeyFamily, KeySet,
+    TokenSource,
+};
 
 /// The issuer of legacy secret-based service-account tokens, which carry no audience.
 pub const LEGACY_SERVICE_ACCOUNT_ISSUER: &str = "kubernetes/serviceaccount";
@@ -105,8 +109,48 @@ impl AuthenticationConfig {
             }
             issuers.push(entry.compile(&entry_path, skew)?);
         }
-        Ok(Authenticator::new(issuers, sources, max_token_bytes))
+        let cache = token_cache(self.token_cache.as_ref(), path)?;
+        Ok(Authenticator::new(issuers, sources, max_token_bytes).with_cache(cache))
     }
+}
+
+fn token_cache(
+    config: Option<&TokenCacheConfig>,
+    path: &str,
+) -> Result<CacheSettings, ConfigError> {
+    let defaults = CacheSettings::default();
+    let Some(config) = config else {
+        return Ok(defaults);
+    };
+    let path = format!("{path}.tokenCache");
+    let max_entries = config.max_entries.unwrap_or(defaults.limits.max_entries);
+    if max_entries > 1_000_000 {
+        return Err(ConfigError::new(
+            format!("{path}.maxEntries"),
+            format!("{max_entries} is more than the maximum of 1000000"),
+        ));
+    }
+    let max_age = config.max_age_seconds.unwrap_or(defaults.limits.max_age);
+    if !(1..=86_400).contains(&max_age) {
+        return Err(ConfigError::new(
+            format!("{path}.maxAgeSeconds"),
+            format!("{max_age} is outside 1..=86400"),
+        ));
+    }
+    let shared_slots = config.shared_slots.unwrap_or(defaults.shared_slots);
+    if shared_slots > 65_536 {
+        return Err(ConfigError::new(
+            format!("{path}.sharedSlots"),
+            format!("{shared_slots} is more than the maximum of 65536"),
+        ));
+    }
+    Ok(CacheSettings {
+        limits: CacheLimits {
+            max_entries,
+            max_age,
+        },
+        shared_slots: if max_entries == 0 { 0 } else { shared_slots },
+    })
 }
 
 impl JwtAuthenticator {

@@ -218,6 +218,25 @@ pub struct AuthenticationConfig {
     /// Largest token accepted, in bytes; larger ones are rejected unparsed. Default 8192.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_token_bytes: Option<usize>,
+    /// The verified-token cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_cache: Option<TokenCacheConfig>,
+}
+
+/// `authentication.tokenCache`: how verified tokens are reused.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TokenCacheConfig {
+    /// Entries kept per worker; 0 turns the cache off. Default 1024.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_entries: Option<usize>,
+    /// Longest an entry is kept, in seconds (never past the token's `exp`). Default 3600.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age_seconds: Option<u64>,
+    /// Slots of the cache the proxy's worker VMs share; 0 keeps each worker's cache to
+    /// itself. Default 1024.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_slots: Option<u32>,
 }
 
 /// One trusted issuer: the apiserver's `JWTAuthenticator` plus meshguard's additions.

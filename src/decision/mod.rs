@@ -18,7 +18,9 @@ use crate::identity::UserInfo;
 use crate::rbac::{Attributes, Decision};
 use crate::remote::BundleSource;
 use crate::request_info::{path, RequestError, RequestMapper};
-use crate::token::{AuthError, Authenticator, KeySet, TokenSource};
+use crate::token::{
+    AuthError, Authenticator, KeySet, NoCache, TokenSource, TokenStore, VerifiedToken,
+};
 
 /// The username and group of unauthenticated requests, when anonymous access is on.
 pub const ANONYMOUS_USER: &str = "system:anonymous";
@@ -198,8 +200,19 @@ impl Engine {
         }
     }
 
-    /// Decides one request at `now` (Unix seconds).
+    /// Decides one request at `now` (Unix seconds), verifying every token in full.
     pub fn decide(&self, request: &HttpRequest<'_>, now: u64) -> Verdict {
+        self.decide_with(request, now, &mut NoCache)
+    }
+
+    /// Decides one request at `now` (Unix seconds), taking verified tokens from `tokens` and
+    /// keeping new ones there.
+    pub fn decide_with(
+        &self,
+        request: &HttpRequest<'_>,
+        now: u64,
+        tokens: &mut dyn TokenStore,
+    ) -> Verdict {
         let mut record = self.record();
         let remove_headers = self.headers_to_remove(request.headers);
         let (raw_path, _) = path::split_target(request.target);
@@ -246,8 +259,8 @@ impl Engine {
             return verdict;
         };
 
-        let user = match self.authenticate(request, policy, now) {
-            Ok(user) => user,
+        let caller = match self.authenticate(request, policy, now, tokens) {
+            Ok(caller) => caller,
             Err(error) => {
                 let wait = self.key_wait(&error);
                 let reply = match error {
@@ -268,6 +281,7 @@ impl Engine {
                 return verdict;
             }
         };
+        let user = caller.user();
         record.user.clone_from(&user.username);
 
         let info =
@@ -289,13 +303,13 @@ impl Engine {
         let attributes = info.attributes();
         describe(&mut record, &attributes);
 
-        match policy.authorizer.authorize(&user, &attributes) {
+        match policy.authorizer.authorize(user, &attributes) {
             Decision::Allow(source) => {
                 record.decision = "allow";
                 record.status = 200;
                 record.reason = "allowed".to_owned();
                 record.detail = source.to_string();
-                let mut add_headers = self.forwarding.identity_headers(&user);
+                let mut add_headers = self.forwarding.identity_headers(user);
                 if let Some(header) = &self.forwarding.decision_header {
                     add_headers.push((header.clone(), "allow".to_owned()));
                 }
@@ -354,20 +368,22 @@ impl Engine {
         request: &HttpRequest<'_>,
         policy: &Policy,
         now: u64,
-    ) -> Result<UserInfo, AuthError> {
+        tokens: &mut dyn TokenStore,
+    ) -> Result<Caller, AuthError> {
         let revocations = &policy.revocations;
         match self.authenticator.authenticate_request_checked(
             request.headers,
             request.target,
             now,
-            |verified| revocations.check(&verified.user, &verified.registered),
+            |user, registered| revocations.check(user, registered),
+            tokens,
         ) {
-            Ok(verified) => Ok(verified.user),
-            Err(AuthError::TokenMissing) if self.anonymous => Ok(UserInfo {
+            Ok(verified) => Ok(Caller::Token(verified)),
+            Err(AuthError::TokenMissing) if self.anonymous => Ok(Caller::Anonymous(UserInfo {
                 username: ANONYMOUS_USER.to_owned(),
                 groups: vec![UNAUTHENTICATED_GROUP.to_owned()],
                 ..UserInfo::default()
-            }),
+            })),
             Err(error) => Err(error),
         }
     }
@@ -419,6 +435,21 @@ impl Engine {
             record,
             action: Action::Respond(reply),
             wait: None,
+        }
+    }
+}
+
+/// Who is calling: a verified token's user, or the anonymous user.
+enum Caller {
+    Token(Arc<VerifiedToken>),
+    Anonymous(UserInfo),
+}
+
+impl Caller {
+    fn user(&self) -> &UserInfo {
+        match self {
+            Caller::Token(verified) => &verified.user,
+            Caller::Anonymous(user) => user,
         }
     }
 }

@@ -9,7 +9,9 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, LogLevel, MapType};
 
 use super::log;
-use super::metrics::{Metrics, REQUESTS_TOTAL};
+use super::metrics::{
+    Metrics, REQUESTS_TOTAL, TOKENS_LOCAL_HIT, TOKENS_SHARED_HIT, TOKENS_VERIFIED,
+};
 use super::worker::{Waiter, Worker, MAX_WAITERS};
 use crate::config::schema::Mode;
 use crate::decision::{self, HttpRequest, Verdict, Wait};
@@ -212,7 +214,17 @@ pub(crate) fn decide(
         headers: &headers,
         proxy_namespace: &namespace,
     };
-    let verdict = engine.decide(&request, now / 1000);
+    let (verdict, lookups) = {
+        let mut worker = worker.borrow_mut();
+        let verdict = engine.decide_with(&request, now / 1000, &mut worker.tokens);
+        (verdict, worker.tokens.take_lookups())
+    };
+    {
+        let mut metrics = metrics.borrow_mut();
+        metrics.add(TOKENS_LOCAL_HIT, lookups.local);
+        metrics.add(TOKENS_SHARED_HIT, lookups.shared);
+        metrics.add(TOKENS_VERIFIED, lookups.verified);
+    }
     if let Some(wait) = verdict.wait.filter(|_| engine.mode == Mode::Enforce) {
         if hold(worker, metrics, context_id, wait, attempt, now) {
             return Outcome::Held;

@@ -12,6 +12,13 @@ use crate::token::AuthError;
 /// The counter of every request seen.
 pub(crate) const REQUESTS_TOTAL: &str = "meshguard.requests_total";
 
+/// Tokens found in this worker's cache.
+pub(crate) const TOKENS_LOCAL_HIT: &str = "meshguard.tokens.cache_hit";
+/// Tokens found in the cache the workers share.
+pub(crate) const TOKENS_SHARED_HIT: &str = "meshguard.tokens.shared_hit";
+/// Tokens verified in full.
+pub(crate) const TOKENS_VERIFIED: &str = "meshguard.tokens.verified";
+
 #[derive(Default)]
 pub(crate) struct Metrics {
     ids: HashMap<String, u32>,
@@ -28,6 +35,9 @@ impl Metrics {
             "meshguard.decision.deny.request_rejected".to_owned(),
             "meshguard.decision.deny.bundle_unavailable".to_owned(),
             "meshguard.config.rejected".to_owned(),
+            TOKENS_LOCAL_HIT.to_owned(),
+            TOKENS_SHARED_HIT.to_owned(),
+            TOKENS_VERIFIED.to_owned(),
         ];
         names.extend(
             AuthError::CODES
@@ -86,8 +96,16 @@ impl Metrics {
 
     /// Adds one to a counter (defining it on first use).
     pub(crate) fn increment(&mut self, name: &str) {
+        self.add(name, 1);
+    }
+
+    /// Adds `n` to a counter (defining it on first use).
+    pub(crate) fn add(&mut self, name: &str, n: u64) {
+        if n == 0 {
+            return;
+        }
         if let Some(id) = self.id(name, MetricType::Counter) {
-            let _ = hostcalls::increment_metric(id, 1);
+            let _ = hostcalls::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
         }
     }
 

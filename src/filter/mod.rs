@@ -6,6 +6,7 @@
 mod http;
 mod metrics;
 mod root;
+mod tokens;
 mod worker;
 
 use proxy_wasm::hostcalls;

@@ -107,6 +107,15 @@ impl Context for Root {
     }
 }
 
+/// A short digest of the configuration text: names the token cache the workers share, so that
+/// workers under different configurations never share entries.
+fn configuration_digest(bytes: &[u8]) -> String {
+    hmac_sha256::Hash::hash(bytes)[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 fn node_namespace() -> String {
     hostcalls::get_property(vec!["node", "metadata", "NAMESPACE"])
         .ok()
@@ -136,6 +145,7 @@ impl RootContext for Root {
                 return false;
             }
         };
+        let digest = configuration_digest(&bytes);
         let compiled = std::str::from_utf8(&bytes)
             .map_err(|e| format!("configuration is not UTF-8: {e}"))
             .and_then(|text| PluginConfig::from_json(text).map_err(|e| e.to_string()))
@@ -172,7 +182,7 @@ impl RootContext for Root {
                 let fetches = {
                     let mut worker = self.worker.borrow_mut();
                     worker.proxy_namespace = Rc::from(node_namespace());
-                    worker.configure(engine, &mut self.metrics.borrow_mut());
+                    worker.configure(engine, &digest, &mut self.metrics.borrow_mut());
                     worker.has_sources()
                 };
                 if fetches && hostcalls::set_tick_period(TICK).is_err() {

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::log;
 use super::metrics::Metrics;
+use super::tokens::SharedTokens;
 use crate::bundle::Bundle;
 use crate::decision::{Engine, Wait};
 use crate::remote::keys::{jwks_uri_from_discovery, key_set_from_jwks};
@@ -157,6 +158,8 @@ pub(crate) struct Worker {
     pub(crate) proxy_namespace: Rc<str>,
     /// Paused requests by context id.
     pub(crate) waiters: BTreeMap<u32, Waiter>,
+    /// Verified tokens.
+    pub(crate) tokens: SharedTokens,
     sources: Vec<Source>,
     calls: HashMap<u32, Call>,
     owner: u64,
@@ -168,6 +171,7 @@ impl Default for Worker {
             engine: None,
             proxy_namespace: Rc::from(""),
             waiters: BTreeMap::new(),
+            tokens: SharedTokens::default(),
             sources: Vec::new(),
             calls: HashMap::new(),
             owner: random(),
@@ -205,8 +209,10 @@ impl Worker {
     }
 
     /// Puts a newly compiled engine in force, with whatever the proxy's other workers (or an
-    /// earlier configuration) already fetched for the same sources.
-    pub(crate) fn configure(&mut self, engine: Engine, metrics: &mut Metrics) {
+    /// earlier configuration) already fetched for the same sources. `configuration` (a digest
+    /// of the configuration text) names the token cache the workers share.
+    pub(crate) fn configure(&mut self, engine: Engine, configuration: &str, metrics: &mut Metrics) {
+        self.tokens = SharedTokens::new(engine.authenticator.cache_settings(), configuration);
         let mut sources = Vec::new();
         for (issuer, verifier) in engine.authenticator.issuers().iter().enumerate() {
             if let Some(remote) = &verifier.remote {

@@ -10,7 +10,7 @@ mod service_account;
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::token::AuthError;
@@ -26,7 +26,7 @@ pub const ALL_AUTHENTICATED: &str = "system:authenticated";
 pub const CREDENTIAL_ID_KEY: &str = "authentication.kubernetes.io/credential-id";
 
 /// A Kubernetes user: what RBAC subjects are matched against.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserInfo {
     /// The username, e.g. `system:serviceaccount:orders:api` or `https://issuer#alice`.
     pub username: String,

@@ -134,6 +134,14 @@ impl serde::Serialize for Algorithm {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Algorithm {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        name.parse()
+            .map_err(|()| serde::de::Error::custom(format!("unknown algorithm {name:?}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! Registered claims (RFC 7519 §4.1), read with precise errors, and time checks with the
 //! evaluation time passed in.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::AuthError;
@@ -10,7 +11,7 @@ use super::AuthError;
 pub const MAX_NUMERIC_DATE: u64 = 253_402_300_799;
 
 /// The registered claims meshguard checks, typed.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegisteredClaims {
     /// `iss`.
     pub iss: Option<String>,

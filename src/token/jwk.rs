@@ -13,8 +13,10 @@ use std::sync::Arc;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jwt_simple::prelude::*;
+use ring::{hmac, signature};
 use serde_json::Value;
 
+use super::jws::UnverifiedToken;
 use super::{Algorithm, KeyFamily};
 
 /// Largest number of keys accepted in one key set.
@@ -33,27 +35,29 @@ impl fmt::Display for KeySetError {
 
 impl std::error::Error for KeySetError {}
 
+/// Key material, held in the form `ring` verifies with (see docs/performance.md for why ring
+/// and not jwt-simple's pure-Rust backends). jwt-simple still parses PEM and checks curve
+/// points when a key is loaded.
 enum Material {
-    Rsa(Box<RsaKeys>),
-    P256(ES256PublicKey),
-    P384(ES384PublicKey),
-    Ed25519(Ed25519PublicKey),
+    Rsa(RsaKey),
+    P256(Vec<u8>),
+    P384(Vec<u8>),
+    Ed25519([u8; 32]),
     Hmac(Box<HmacKeys>),
 }
 
-struct RsaKeys {
-    rs256: RS256PublicKey,
-    rs384: RS384PublicKey,
-    rs512: RS512PublicKey,
-    ps256: PS256PublicKey,
-    ps384: PS384PublicKey,
-    ps512: PS512PublicKey,
+/// An RSA public key: modulus and exponent, big-endian without leading zeros.
+struct RsaKey {
+    n: Vec<u8>,
+    e: Vec<u8>,
 }
 
 struct HmacKeys {
-    hs256: HS256Key,
-    hs384: HS384Key,
-    hs512: HS512Key,
+    /// A MAC of a fixed label under the secret: identifies it without revealing it.
+    digest: [u8; 32],
+    hs256: hmac::Key,
+    hs384: hmac::Key,
+    hs512: hmac::Key,
 }
 
 /// One verification key: its material, and the `kid` and `alg` it was published with.
@@ -61,7 +65,13 @@ pub struct VerificationKey {
     kid: Option<String>,
     alg: Option<Algorithm>,
     material: Material,
+    fingerprint: KeyFingerprint,
 }
+
+/// The SHA-256 of a key's type and material: names a key across reloads and across Envoy's
+/// worker VMs, so a cached verification can tell whether the key that made it is still in
+/// force.
+pub type KeyFingerprint = [u8; 32];
 
 impl fmt::Debug for VerificationKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -74,6 +84,41 @@ impl fmt::Debug for VerificationKey {
 }
 
 impl VerificationKey {
+    fn new(kid: Option<String>, alg: Option<Algorithm>, material: Material) -> Self {
+        let mut hash = hmac_sha256::Hash::new();
+        match &material {
+            Material::Rsa(k) => {
+                hash.update(b"RSA\0");
+                hash.update(&k.n);
+                hash.update(b"\0");
+                hash.update(&k.e);
+            }
+            Material::P256(point) | Material::P384(point) => {
+                hash.update(b"EC\0");
+                hash.update(point);
+            }
+            Material::Ed25519(x) => {
+                hash.update(b"OKP\0");
+                hash.update(x);
+            }
+            Material::Hmac(k) => {
+                hash.update(b"oct\0");
+                hash.update(k.digest);
+            }
+        }
+        VerificationKey {
+            kid,
+            alg,
+            material,
+            fingerprint: hash.finalize(),
+        }
+    }
+
+    /// The key's fingerprint.
+    pub fn fingerprint(&self) -> &KeyFingerprint {
+        &self.fingerprint
+    }
+
     /// The key id, when the key has one.
     pub fn kid(&self) -> Option<&str> {
         self.kid.as_deref()
@@ -103,55 +148,53 @@ impl VerificationKey {
 
     /// Checks the signature of `token` with `alg`. Only the signature is checked here: claims
     /// are validated by the caller, with the caller's clock.
-    pub(crate) fn verify_signature(&self, alg: Algorithm, token: &str) -> bool {
+    pub(crate) fn verify_signature(&self, alg: Algorithm, token: &UnverifiedToken<'_>) -> bool {
         if !self.accepts(alg) {
             return false;
         }
-        // jwt-simple validates claims after the signature. Neutralise that: time is checked by
-        // meshguard with the caller's `now` (so jwt-simple must never read the wall clock), and
-        // iss/aud by the issuer configuration.
-        let options = VerificationOptions {
-            accept_future: true,
-            time_tolerance: Some(Duration::from_secs(0)),
-            artificial_time: Some(UnixTimeStamp::from_secs(0)),
-            max_token_length: None,
-            ..Default::default()
+        let message = token.signing_input.as_bytes();
+        let signature = token.signature.as_slice();
+        let rsa = |params: &signature::RsaParameters, key: &RsaKey| {
+            signature::RsaPublicKeyComponents {
+                n: &key.n,
+                e: &key.e,
+            }
+            .verify(params, message, signature)
+            .is_ok()
         };
-        let o = Some(options);
-        let verified = match (&self.material, alg) {
-            (Material::Rsa(k), Algorithm::RS256) => {
-                k.rs256.verify_token::<NoCustomClaims>(token, o)
+        match (&self.material, alg) {
+            (Material::Rsa(k), Algorithm::RS256) => rsa(&signature::RSA_PKCS1_2048_8192_SHA256, k),
+            (Material::Rsa(k), Algorithm::RS384) => rsa(&signature::RSA_PKCS1_2048_8192_SHA384, k),
+            (Material::Rsa(k), Algorithm::RS512) => rsa(&signature::RSA_PKCS1_2048_8192_SHA512, k),
+            (Material::Rsa(k), Algorithm::PS256) => rsa(&signature::RSA_PSS_2048_8192_SHA256, k),
+            (Material::Rsa(k), Algorithm::PS384) => rsa(&signature::RSA_PSS_2048_8192_SHA384, k),
+            (Material::Rsa(k), Algorithm::PS512) => rsa(&signature::RSA_PSS_2048_8192_SHA512, k),
+            (Material::Ed25519(k), Algorithm::EdDSA) => {
+                signature::UnparsedPublicKey::new(&signature::ED25519, k)
+                    .verify(message, signature)
+                    .is_ok()
             }
-            (Material::Rsa(k), Algorithm::RS384) => {
-                k.rs384.verify_token::<NoCustomClaims>(token, o)
-            }
-            (Material::Rsa(k), Algorithm::RS512) => {
-                k.rs512.verify_token::<NoCustomClaims>(token, o)
-            }
-            (Material::Rsa(k), Algorithm::PS256) => {
-                k.ps256.verify_token::<NoCustomClaims>(token, o)
-            }
-            (Material::Rsa(k), Algorithm::PS384) => {
-                k.ps384.verify_token::<NoCustomClaims>(token, o)
-            }
-            (Material::Rsa(k), Algorithm::PS512) => {
-                k.ps512.verify_token::<NoCustomClaims>(token, o)
-            }
-            (Material::P256(k), Algorithm::ES256) => k.verify_token::<NoCustomClaims>(token, o),
-            (Material::P384(k), Algorithm::ES384) => k.verify_token::<NoCustomClaims>(token, o),
-            (Material::Ed25519(k), Algorithm::EdDSA) => k.verify_token::<NoCustomClaims>(token, o),
             (Material::Hmac(k), Algorithm::HS256) => {
-                k.hs256.verify_token::<NoCustomClaims>(token, o)
+                hmac::verify(&k.hs256, message, signature).is_ok()
             }
             (Material::Hmac(k), Algorithm::HS384) => {
-                k.hs384.verify_token::<NoCustomClaims>(token, o)
+                hmac::verify(&k.hs384, message, signature).is_ok()
             }
             (Material::Hmac(k), Algorithm::HS512) => {
-                k.hs512.verify_token::<NoCustomClaims>(token, o)
+                hmac::verify(&k.hs512, message, signature).is_ok()
             }
-            _ => return false,
-        };
-        verified.is_ok()
+            (Material::P256(k), Algorithm::ES256) => {
+                signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, k)
+                    .verify(message, signature)
+                    .is_ok()
+            }
+            (Material::P384(k), Algorithm::ES384) => {
+                signature::UnparsedPublicKey::new(&signature::ECDSA_P384_SHA384_FIXED, k)
+                    .verify(message, signature)
+                    .is_ok()
+            }
+            _ => false,
+        }
     }
 }
 
@@ -325,14 +368,13 @@ fn parse_jwk(jwk: &Value, allow_symmetric: bool) -> Result<Option<VerificationKe
             point.push(0x04);
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
+            // The point is checked now, so a bad key fails at load, not on every request.
             if width == 32 {
-                Material::P256(
-                    ES256PublicKey::from_bytes(&point).map_err(|_| "point is not on P-256")?,
-                )
+                ES256PublicKey::from_bytes(&point).map_err(|_| "point is not on P-256")?;
+                Material::P256(point)
             } else {
-                Material::P384(
-                    ES384PublicKey::from_bytes(&point).map_err(|_| "point is not on P-384")?,
-                )
+                ES384PublicKey::from_bytes(&point).map_err(|_| "point is not on P-384")?;
+                Material::P384(point)
             }
         }
         "OKP" => {
@@ -344,9 +386,7 @@ fn parse_jwk(jwk: &Value, allow_symmetric: bool) -> Result<Option<VerificationKe
             if x.len() != 32 {
                 return Err("\"x\" must be 32 bytes for Ed25519".into());
             }
-            Material::Ed25519(
-                Ed25519PublicKey::from_bytes(&x).map_err(|_| "invalid Ed25519 public key")?,
-            )
+            Material::Ed25519(ed25519_key(&x)?)
         }
         "oct" => {
             if !allow_symmetric {
@@ -362,7 +402,7 @@ fn parse_jwk(jwk: &Value, allow_symmetric: bool) -> Result<Option<VerificationKe
         }
         _ => return Ok(None),
     };
-    let key = VerificationKey { kid, alg, material };
+    let key = VerificationKey::new(kid, alg, material);
     if let Some(alg) = alg {
         if alg.family() != key.family() {
             return Err(format!(
@@ -377,24 +417,42 @@ fn parse_jwk(jwk: &Value, allow_symmetric: bool) -> Result<Option<VerificationKe
     Ok(Some(key))
 }
 
+/// RSA keys are held to what jwt_verify_lib and jwt-simple accept: a 2048 to 4096-bit
+/// modulus and the exponent 65537.
 fn rsa_keys(n: &[u8], e: &[u8]) -> Result<Material, String> {
-    // jwt-simple enforces a 2048..=4096-bit modulus and e = 65537, and reports it here.
-    let bad = |e: jwt_simple::Error| format!("unusable RSA key: {e}");
-    Ok(Material::Rsa(Box::new(RsaKeys {
-        rs256: RS256PublicKey::from_components(n, e).map_err(bad)?,
-        rs384: RS384PublicKey::from_components(n, e).map_err(bad)?,
-        rs512: RS512PublicKey::from_components(n, e).map_err(bad)?,
-        ps256: PS256PublicKey::from_components(n, e).map_err(bad)?,
-        ps384: PS384PublicKey::from_components(n, e).map_err(bad)?,
-        ps512: PS512PublicKey::from_components(n, e).map_err(bad)?,
-    })))
+    let strip = |bytes: &[u8]| {
+        let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+        bytes[first..].to_vec()
+    };
+    let (n, e) = (strip(n), strip(e));
+    let bits = n
+        .first()
+        .map_or(0, |top| n.len() * 8 - top.leading_zeros() as usize);
+    if !(2048..=4096).contains(&bits) {
+        return Err(format!(
+            "unusable RSA key: the modulus has {bits} bits, not 2048 to 4096"
+        ));
+    }
+    if e != [1, 0, 1] {
+        return Err("unusable RSA key: the exponent is not 65537".into());
+    }
+    Ok(Material::Rsa(RsaKey { n, e }))
+}
+
+/// An Ed25519 public key; the point is checked now, so a bad key fails at load, not on
+/// every request.
+fn ed25519_key(x: &[u8]) -> Result<[u8; 32], String> {
+    Ed25519PublicKey::from_bytes(x).map_err(|_| "invalid Ed25519 public key")?;
+    x.try_into()
+        .map_err(|_| "\"x\" must be 32 bytes for Ed25519".to_owned())
 }
 
 fn hmac_keys(k: &[u8]) -> Material {
     Material::Hmac(Box::new(HmacKeys {
-        hs256: HS256Key::from_bytes(k),
-        hs384: HS384Key::from_bytes(k),
-        hs512: HS512Key::from_bytes(k),
+        digest: hmac_sha256::HMAC::mac(b"meshguard key fingerprint", k),
+        hs256: hmac::Key::new(hmac::HMAC_SHA256, k),
+        hs384: hmac::Key::new(hmac::HMAC_SHA384, k),
+        hs512: hmac::Key::new(hmac::HMAC_SHA512, k),
     }))
 }
 
@@ -432,11 +490,7 @@ fn pem_blocks(text: &str) -> Result<Vec<String>, KeySetError> {
 }
 
 fn parse_pem_block(block: &str) -> Result<VerificationKey, String> {
-    let key = |material| VerificationKey {
-        kid: None,
-        alg: None,
-        material,
-    };
+    let key = |material| VerificationKey::new(None, None, material);
     if block.starts_with("-----BEGIN CERTIFICATE-----") {
         return Err(
             "certificates are not supported: extract the public key with \
@@ -452,13 +506,13 @@ fn parse_pem_block(block: &str) -> Result<VerificationKey, String> {
             return rsa_keys(&c.n, &c.e).map(key);
         }
         if let Ok(k) = ES256PublicKey::from_pem(block) {
-            return Ok(key(Material::P256(k)));
+            return Ok(key(Material::P256(k.public_key().to_bytes_uncompressed())));
         }
         if let Ok(k) = ES384PublicKey::from_pem(block) {
-            return Ok(key(Material::P384(k)));
+            return Ok(key(Material::P384(k.public_key().to_bytes_uncompressed())));
         }
         if let Ok(k) = Ed25519PublicKey::from_pem(block) {
-            return Ok(key(Material::Ed25519(k)));
+            return ed25519_key(&k.to_bytes()).map(|k| key(Material::Ed25519(k)));
         }
         return Err(
             "not an RSA (2048 to 4096 bits, e = 65537), P-256, P-384 or Ed25519 \

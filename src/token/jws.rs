@@ -38,6 +38,10 @@ pub struct UnverifiedToken<'t> {
     pub alg: Algorithm,
     /// The decoded claims object.
     pub claims: Map<String, Value>,
+    /// What the signature covers: `header.payload` as received.
+    pub signing_input: &'t str,
+    /// The decoded signature bytes.
+    pub signature: Vec<u8>,
 }
 
 /// Splits and decodes a compact JWS. `max_bytes` bounds the token before anything is parsed.
@@ -100,15 +104,18 @@ pub fn decode(raw: &str, max_bytes: usize) -> Result<UnverifiedToken<'_>, AuthEr
     if signature_b64.is_empty() {
         return Err(AuthError::malformed("signature is empty"));
     }
-    URL_SAFE_NO_PAD
+    let signature = URL_SAFE_NO_PAD
         .decode(signature_b64)
         .map_err(|_| AuthError::malformed("signature is not base64url"))?;
+    let signing_input = &raw[..header_b64.len() + 1 + payload_b64.len()];
 
     Ok(UnverifiedToken {
         raw,
         header,
         alg,
         claims,
+        signing_input,
+        signature,
     })
 }
 

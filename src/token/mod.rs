@@ -7,6 +7,7 @@
 //! [`AuthError`] with a stable reason code.
 
 mod algorithm;
+pub mod cache;
 pub mod claims;
 mod error;
 pub mod jwk;
@@ -16,9 +17,10 @@ pub mod source;
 mod verify;
 
 pub use algorithm::{Algorithm, KeyFamily};
+pub use cache::{CacheLimits, CacheSettings, NoCache, TokenCache, TokenStore, VerifiedToken};
 pub use claims::RegisteredClaims;
 pub use error::AuthError;
-pub use jwk::{KeySet, KeySetError, VerificationKey};
+pub use jwk::{KeyFingerprint, KeySet, KeySetError, VerificationKey};
 pub use source::{ExtractedToken, TokenSource};
 pub use verify::{Authenticated, Authenticator, IssuerVerifier};
 

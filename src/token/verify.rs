@@ -9,12 +9,15 @@
 //! the token is evidence of anything, and an attacker learns nothing from the reason code about
 //! the issuer's policy.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
+use super::cache::{self, CacheSettings, NoCache, TokenStore, VerifiedToken};
 use super::claims::{RegisteredClaims, TimePolicy};
 use super::jws;
 use super::source::{extract, TokenSource};
-use super::{Algorithm, AuthError, KeySet};
+use super::{Algorithm, AuthError, KeyFingerprint, KeySet};
 use crate::identity::{IdentityMapping, UserInfo};
 use crate::remote::RemoteKeys;
 
@@ -56,12 +59,21 @@ pub struct Authenticated {
     pub claims: Map<String, Value>,
 }
 
+/// A full verification, and what it needs to be cached.
+struct Checked {
+    issuer: usize,
+    alg: Algorithm,
+    key: KeyFingerprint,
+    authenticated: Authenticated,
+}
+
 /// The compiled authentication configuration.
 #[derive(Clone, Debug)]
 pub struct Authenticator {
     issuers: Vec<IssuerVerifier>,
     sources: Vec<TokenSource>,
     max_token_bytes: usize,
+    cache: CacheSettings,
 }
 
 impl Authenticator {
@@ -76,7 +88,19 @@ impl Authenticator {
             issuers,
             sources,
             max_token_bytes,
+            cache: CacheSettings::default(),
         }
+    }
+
+    /// This authenticator with these verified-token cache settings.
+    pub fn with_cache(mut self, cache: CacheSettings) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// The verified-token cache settings (the cache itself belongs to whoever decides).
+    pub fn cache_settings(&self) -> CacheSettings {
+        self.cache
     }
 
     /// The configured issuers.
@@ -113,34 +137,49 @@ impl Authenticator {
         K: AsRef<str>,
         V: AsRef<str>,
     {
-        self.authenticate_request_checked(headers, path, now, |_| Ok(()))
+        let verified =
+            self.authenticate_request_checked(headers, path, now, |_, _| Ok(()), &mut NoCache)?;
+        Ok(Authenticated {
+            issuer: verified.issuer_url.clone(),
+            user: verified.user.clone(),
+            registered: verified.registered.clone(),
+            claims: Map::new(),
+        })
     }
 
     /// As [`Authenticator::authenticate_request`], with one more check on every verified
-    /// token (revocation: a revoked second token must fail the request as the first would).
-    pub fn authenticate_request_checked<K, V, F>(
+    /// token (revocation: a revoked second token must fail the request as the first would),
+    /// and verified tokens looked up in and added to `store`.
+    ///
+    /// A cached entry is used only if its issuer is still configured, the key that verified
+    /// it is still in that issuer's key set and still accepts its algorithm; its time claims
+    /// are checked at `now` and `check` is run as for a fresh verification. Anything else is
+    /// verified in full.
+    pub fn authenticate_request_checked<K, V, F, S>(
         &self,
         headers: &[(K, V)],
         path: &str,
         now: u64,
         check: F,
-    ) -> Result<Authenticated, AuthError>
+        store: &mut S,
+    ) -> Result<Arc<VerifiedToken>, AuthError>
     where
         K: AsRef<str>,
         V: AsRef<str>,
-        F: Fn(&Authenticated) -> Result<(), AuthError>,
+        F: Fn(&UserInfo, &RegisteredClaims) -> Result<(), AuthError>,
+        S: TokenStore + ?Sized,
     {
         let tokens = extract(&self.sources, headers, path)?;
-        let mut first: Option<Authenticated> = None;
+        let mut first: Option<Arc<VerifiedToken>> = None;
         for found in &tokens {
-            let verified = self.verify(&found.token, now)?;
-            check(&verified)?;
+            let verified = self.verify_cached(&found.token, now, store)?;
+            check(&verified.user, &verified.registered)?;
             match &first {
                 None => first = Some(verified),
                 Some(first) if first.user.username != verified.user.username => {
                     return Err(AuthError::IdentityConflict {
                         first: first.user.username.clone(),
-                        second: verified.user.username,
+                        second: verified.user.username.clone(),
                     })
                 }
                 Some(_) => {}
@@ -149,16 +188,72 @@ impl Authenticator {
         first.ok_or(AuthError::TokenMissing)
     }
 
+    /// Verifies one token at `now`, or takes what an earlier verification of the same token
+    /// established from `store` if it still holds.
+    pub fn verify_cached<S>(
+        &self,
+        token: &str,
+        now: u64,
+        store: &mut S,
+    ) -> Result<Arc<VerifiedToken>, AuthError>
+    where
+        S: TokenStore + ?Sized,
+    {
+        if token.len() > self.max_token_bytes {
+            return Err(AuthError::TokenTooLarge {
+                size: token.len(),
+                limit: self.max_token_bytes,
+            });
+        }
+        let digest = cache::digest(token);
+        if let Some(cached) = store.get(&digest, now) {
+            if let Some(issuer) = self.still_trusted(&cached) {
+                issuer.time.check(&cached.registered, now)?;
+                return Ok(cached);
+            }
+        }
+        let checked = self.check(token, now)?;
+        let verified = Arc::new(VerifiedToken {
+            issuer: checked.issuer,
+            issuer_url: checked.authenticated.issuer,
+            alg: checked.alg,
+            key: checked.key,
+            registered: checked.authenticated.registered,
+            user: checked.authenticated.user,
+        });
+        store.put(digest, Arc::clone(&verified), now);
+        Ok(verified)
+    }
+
+    /// The issuer of a cached verification, if the verification still holds for the keys and
+    /// issuers in force.
+    fn still_trusted(&self, cached: &VerifiedToken) -> Option<&IssuerVerifier> {
+        let issuer = self.issuers.get(cached.issuer)?;
+        let trusted = issuer.url == cached.issuer_url
+            && issuer.algorithms.contains(&cached.alg)
+            && issuer
+                .keys
+                .keys()
+                .iter()
+                .any(|key| key.fingerprint() == &cached.key && key.accepts(cached.alg));
+        trusted.then_some(issuer)
+    }
+
     /// Verifies one token at `now` (Unix seconds).
     pub fn verify(&self, token: &str, now: u64) -> Result<Authenticated, AuthError> {
+        self.check(token, now).map(|checked| checked.authenticated)
+    }
+
+    fn check(&self, token: &str, now: u64) -> Result<Checked, AuthError> {
         let parsed = jws::decode(token, self.max_token_bytes)?;
         let registered = RegisteredClaims::from_claims(&parsed.claims)?;
-        let issuer = match registered.iss.as_deref() {
+        let (index, issuer) = match registered.iss.as_deref() {
             None => return Err(AuthError::IssuerUnknown { iss: None }),
             Some(iss) => self
                 .issuers
                 .iter()
-                .find(|issuer| issuer.url == iss)
+                .enumerate()
+                .find(|(_, issuer)| issuer.url == iss)
                 .ok_or_else(|| AuthError::IssuerUnknown {
                     iss: Some(iss.to_string()),
                 })?,
@@ -183,12 +278,12 @@ impl Authenticator {
                 alg: alg.to_string(),
             });
         }
-        if !candidates.any(|key| key.verify_signature(alg, token)) {
+        let Some(key) = candidates.find(|key| key.verify_signature(alg, &parsed)) else {
             return Err(AuthError::SignatureInvalid {
                 kid: parsed.header.kid.clone(),
                 alg: alg.to_string(),
             });
-        }
+        };
 
         issuer.time.check(&registered, now)?;
         if !issuer.audiences.is_empty()
@@ -220,11 +315,16 @@ impl Authenticator {
             }
         }
         let user = issuer.identity.user(&parsed.claims)?;
-        Ok(Authenticated {
-            issuer: issuer.url.clone(),
-            user,
-            registered,
-            claims: parsed.claims,
+        Ok(Checked {
+            issuer: index,
+            alg,
+            key: *key.fingerprint(),
+            authenticated: Authenticated {
+                issuer: issuer.url.clone(),
+                user,
+                registered,
+                claims: parsed.claims,
+            },
         })
     }
 }

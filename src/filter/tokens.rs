@@ -1,0 +1,108 @@
+//! The verified-token cache of one worker VM, with a second level in proxy-wasm shared data so
+//! that a token is verified once per proxy, not once per worker.
+//!
+//! Shared data has no delete, so the shared level is a fixed number of slots: a token's digest
+//! picks its slot, and a newer token in the same slot replaces the older one. A slot holds the
+//! 32-byte digest followed by the [`VerifiedToken`] as JSON; a slot holding another digest is
+//! a miss. Slot names carry a digest of the plugin configuration, so two configurations (during
+//! a rollout) never read each other's entries. A shared entry is only a shortcut past the
+//! signature, checked like a local one (issuer, key fingerprint, time, revocation); whoever can
+//! write this VM's shared data is trusted as the filter itself is (Envoy scopes shared data to
+//! the `vm_id`).
+
+use std::sync::Arc;
+
+use proxy_wasm::hostcalls;
+
+use crate::token::cache::{CacheSettings, TokenCache, TokenDigest, TokenStore, VerifiedToken};
+
+/// Lookup counts since they were last taken, for the metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Lookups {
+    /// Found in this worker's cache.
+    pub(crate) local: u64,
+    /// Found in the shared slots.
+    pub(crate) shared: u64,
+    /// Verified in full (and kept).
+    pub(crate) verified: u64,
+}
+
+pub(crate) struct SharedTokens {
+    local: TokenCache,
+    /// `meshguard.tokens|<configuration digest>|`: slot names are this and the slot number.
+    prefix: String,
+    slots: u32,
+    lookups: Lookups,
+}
+
+impl Default for SharedTokens {
+    fn default() -> Self {
+        SharedTokens::new(CacheSettings::default(), "")
+    }
+}
+
+impl SharedTokens {
+    /// A cache for the configuration whose digest is `configuration`.
+    pub(crate) fn new(settings: CacheSettings, configuration: &str) -> Self {
+        SharedTokens {
+            local: TokenCache::new(settings.limits),
+            prefix: format!("meshguard.tokens|{configuration}|"),
+            slots: settings.shared_slots,
+            lookups: Lookups::default(),
+        }
+    }
+
+    /// The counts since the last call.
+    pub(crate) fn take_lookups(&mut self) -> Lookups {
+        std::mem::take(&mut self.lookups)
+    }
+
+    fn slot(&self, digest: &TokenDigest) -> Option<String> {
+        if self.slots == 0 {
+            return None;
+        }
+        let number = u32::from_le_bytes([digest[0], digest[1], digest[2], digest[3]]) % self.slots;
+        Some(format!("{}{number}", self.prefix))
+    }
+
+    fn shared_get(&self, digest: &TokenDigest) -> Option<VerifiedToken> {
+        let slot = self.slot(digest)?;
+        let (Some(bytes), _) = hostcalls::get_shared_data(&slot).ok()? else {
+            return None;
+        };
+        let entry = bytes.strip_prefix(digest.as_slice())?;
+        serde_json::from_slice(entry).ok()
+    }
+}
+
+impl TokenStore for SharedTokens {
+    fn get(&mut self, digest: &TokenDigest, now: u64) -> Option<Arc<VerifiedToken>> {
+        if let Some(found) = self.local.get(digest, now) {
+            self.lookups.local += 1;
+            return Some(found);
+        }
+        let shared = self.shared_get(digest)?;
+        if shared.keep_until(now, self.local.limits().max_age) <= now {
+            return None;
+        }
+        let shared = Arc::new(shared);
+        self.local.put(*digest, Arc::clone(&shared), now);
+        self.lookups.shared += 1;
+        Some(shared)
+    }
+
+    fn put(&mut self, digest: TokenDigest, token: Arc<VerifiedToken>, now: u64) {
+        self.lookups.verified += 1;
+        if let Some(slot) = self.slot(&digest) {
+            if let Ok(json) = serde_json::to_vec(&*token) {
+                let mut bytes = Vec::with_capacity(digest.len() + json.len());
+                bytes.extend_from_slice(&digest);
+                bytes.extend_from_slice(&json);
+                // Unconditional: the newest token takes the slot. A refusal (shared data full)
+                // only costs other workers a verification.
+                let _ = hostcalls::set_shared_data(&slot, Some(&bytes), None);
+            }
+        }
+        self.local.put(digest, token, now);
+    }
+}

@@ -1,0 +1,272 @@
+//! The verified-token cache: what a signature check established, reused until the token
+//! expires, so that the common case — the same service-account token on every call for an
+//! hour — costs a hash and a lookup instead of a signature and a JSON parse.
+//!
+//! An entry is keyed by the SHA-256 of the whole token (a forged payload with a copied
+//! signature hashes elsewhere) and is only ever a shortcut past the signature: every hit is
+//! checked again against what is in force now (see `Authenticator::authenticate_cached`):
+//! the issuer, the key that verified it (by fingerprint: a rotated-out key retires its
+//! entries), the time claims at `now`, and revocation. Audience, claim rules and identity
+//! mapping depend only on the token and the configuration, and a new configuration starts a
+//! new cache.
+//!
+//! [`TokenCache`] is bounded (oldest out first) and holds an entry no longer than the token's
+//! `exp` or `max_age`, whichever comes first. The filter puts a second level behind it,
+//! shared by Envoy's worker VMs, through [`TokenStore`].
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Algorithm, KeyFingerprint, RegisteredClaims};
+use crate::identity::UserInfo;
+
+/// The SHA-256 of a token's compact serialisation.
+pub type TokenDigest = [u8; 32];
+
+/// The digest a token is cached under.
+pub fn digest(token: &str) -> TokenDigest {
+    hmac_sha256::Hash::hash(token.as_bytes())
+}
+
+/// What verifying one token established: everything a later request with the same token
+/// needs, and what tells whether it still holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifiedToken {
+    /// The issuer's index in the configuration.
+    pub issuer: usize,
+    /// The issuer's URL (checked with the index, so that an entry never crosses issuers).
+    pub issuer_url: String,
+    /// The token's algorithm.
+    pub alg: Algorithm,
+    /// The key that verified the signature.
+    pub key: KeyFingerprint,
+    /// The registered claims (time checks and revocation are redone on every use).
+    pub registered: RegisteredClaims,
+    /// The user the token maps to.
+    pub user: UserInfo,
+}
+
+impl VerifiedToken {
+    /// Until when (Unix seconds) an entry made at `now` may be kept: the token's `exp`, at
+    /// most `max_age` from now.
+    pub fn keep_until(&self, now: u64, max_age: u64) -> u64 {
+        let limit = now.saturating_add(max_age);
+        self.registered.exp.map_or(limit, |exp| exp.min(limit))
+    }
+}
+
+/// Where verified tokens are looked up and kept.
+pub trait TokenStore {
+    /// The entry for `digest`, if one is kept and has not expired at `now`.
+    fn get(&mut self, digest: &TokenDigest, now: u64) -> Option<Arc<VerifiedToken>>;
+    /// Keeps `token` under `digest`.
+    fn put(&mut self, digest: TokenDigest, token: Arc<VerifiedToken>, now: u64);
+}
+
+/// No cache: every token is verified.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoCache;
+
+impl TokenStore for NoCache {
+    fn get(&mut self, _: &TokenDigest, _: u64) -> Option<Arc<VerifiedToken>> {
+        None
+    }
+
+    fn put(&mut self, _: TokenDigest, _: Arc<VerifiedToken>, _: u64) {}
+}
+
+/// The cache as configured: per-worker bounds, and the slots shared by the proxy's workers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// Per-worker bounds.
+    pub limits: CacheLimits,
+    /// Shared slots (0: not shared).
+    pub shared_slots: u32,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings {
+            limits: CacheLimits::default(),
+            shared_slots: 1024,
+        }
+    }
+}
+
+/// Bounds of a [`TokenCache`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheLimits {
+    /// Most entries kept; 0 turns the cache off.
+    pub max_entries: usize,
+    /// Longest an entry is kept, in seconds (tokens without `exp` are kept this long).
+    pub max_age: u64,
+}
+
+impl Default for CacheLimits {
+    fn default() -> Self {
+        CacheLimits {
+            max_entries: 1024,
+            max_age: 3600,
+        }
+    }
+}
+
+/// A bounded in-memory cache of verified tokens.
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    limits: CacheLimits,
+    entries: HashMap<TokenDigest, (Arc<VerifiedToken>, u64)>,
+    /// Digests in insertion order; may name entries already gone (dropped on expiry), and is
+    /// compacted when it grows past twice the bound.
+    order: VecDeque<TokenDigest>,
+}
+
+impl TokenCache {
+    /// An empty cache with these bounds.
+    pub fn new(limits: CacheLimits) -> Self {
+        TokenCache {
+            limits,
+            entries: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    /// The bounds.
+    pub fn limits(&self) -> CacheLimits {
+        self.limits
+    }
+
+    /// How many entries are kept.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Drops every entry.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.order.clear();
+    }
+
+    fn evict_one(&mut self) {
+        while let Some(oldest) = self.order.pop_front() {
+            if self.entries.remove(&oldest).is_some() {
+                return;
+            }
+        }
+    }
+}
+
+impl TokenStore for TokenCache {
+    fn get(&mut self, digest: &TokenDigest, now: u64) -> Option<Arc<VerifiedToken>> {
+        let (token, until) = self.entries.get(digest)?;
+        if now < *until {
+            return Some(Arc::clone(token));
+        }
+        self.entries.remove(digest);
+        None
+    }
+
+    fn put(&mut self, digest: TokenDigest, token: Arc<VerifiedToken>, now: u64) {
+        if self.limits.max_entries == 0 {
+            return;
+        }
+        let until = token.keep_until(now, self.limits.max_age);
+        if until <= now {
+            return;
+        }
+        if self.entries.insert(digest, (token, until)).is_none() {
+            self.order.push_back(digest);
+            if self.entries.len() > self.limits.max_entries {
+                self.evict_one();
+            }
+        }
+        if self.order.len() > 2 * self.limits.max_entries {
+            let entries = &self.entries;
+            self.order.retain(|d| entries.contains_key(d));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(name: &str, exp: Option<u64>) -> Arc<VerifiedToken> {
+        Arc::new(VerifiedToken {
+            issuer: 0,
+            issuer_url: "https://issuer".into(),
+            alg: Algorithm::RS256,
+            key: [7; 32],
+            registered: RegisteredClaims {
+                exp,
+                ..RegisteredClaims::default()
+            },
+            user: UserInfo {
+                username: name.into(),
+                ..UserInfo::default()
+            },
+        })
+    }
+
+    fn cache(max_entries: usize) -> TokenCache {
+        TokenCache::new(CacheLimits {
+            max_entries,
+            max_age: 100,
+        })
+    }
+
+    #[test]
+    fn entries_expire_at_exp_or_max_age() {
+        let mut c = cache(8);
+        c.put(digest("a"), token("a", Some(1_050)), 1_000);
+        c.put(digest("b"), token("b", None), 1_000);
+        c.put(digest("c"), token("c", Some(999)), 1_000);
+        assert!(c.get(&digest("c"), 1_000).is_none(), "already expired");
+        assert!(c.get(&digest("a"), 1_049).is_some());
+        assert!(c.get(&digest("a"), 1_050).is_none());
+        assert!(c.get(&digest("b"), 1_099).is_some());
+        assert!(c.get(&digest("b"), 1_100).is_none());
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn bounded_oldest_out_first() {
+        let mut c = cache(3);
+        for name in ["a", "b", "c", "d"] {
+            c.put(digest(name), token(name, None), 0);
+        }
+        assert_eq!(c.len(), 3);
+        assert!(c.get(&digest("a"), 1).is_none());
+        assert!(c.get(&digest("d"), 1).is_some());
+        // Many entries that come and go keep the order list bounded too.
+        for i in 0..1_000 {
+            let name = format!("t{i}");
+            c.put(digest(&name), token(&name, Some(10)), 0);
+            assert!(c.order.len() <= 6);
+        }
+        assert_eq!(c.len(), 3);
+    }
+
+    #[test]
+    fn zero_entries_is_off() {
+        let mut c = cache(0);
+        c.put(digest("a"), token("a", None), 0);
+        assert!(c.get(&digest("a"), 0).is_none());
+    }
+
+    #[test]
+    fn entries_survive_serialisation() {
+        let t = token("a", Some(5));
+        let text = serde_json::to_string(&*t).unwrap_or_default();
+        let back: VerifiedToken =
+            serde_json::from_str(&text).unwrap_or_else(|_| token("x", None).as_ref().clone());
+        assert_eq!(back, *t);
+    }
+}
