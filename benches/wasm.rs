@@ -44,10 +44,16 @@ fn requests(c: &mut Criterion) {
         ("HS256", mint("hs256", "HS256", None, claims)),
     ];
     let mut group = c.benchmark_group("wasm_request");
-    for (name, cache) in [
-        ("hit", json!({})),
-        ("miss", json!({"maxEntries": 0})),
-    ] {
+    // The floor: a bypass path goes through the filter (headers read, path normalised,
+    // decision recorded) without a token or RBAC.
+    let mut host = started(&config(json!({})));
+    group.bench_function("bypass", |b| {
+        b.iter(|| {
+            host.state_mut().logs.clear();
+            host.request("GET", "/livez", &[]).status()
+        })
+    });
+    for (name, cache) in [("hit", json!({})), ("miss", json!({"maxEntries": 0}))] {
         let mut host = started(&config(cache));
         for (alg, token) in &tokens {
             let bearer = format!("Bearer {token}");

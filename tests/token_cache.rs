@@ -12,7 +12,7 @@ use common::scenarios::{sa, sa_token};
 use common::{authenticator, jwk, mint, standard_config, tamper, NOW};
 use meshguard::config::PluginConfig;
 use meshguard::decision::{Engine, HttpRequest};
-use meshguard::token::cache::{digest, TokenDigest};
+use meshguard::token::cache::digest;
 use meshguard::token::{CacheLimits, TokenCache, TokenStore, VerifiedToken};
 use serde_json::{json, Value};
 
@@ -24,13 +24,13 @@ struct Counting {
 }
 
 impl TokenStore for Counting {
-    fn get(&mut self, digest: &TokenDigest, now: u64) -> Option<Arc<VerifiedToken>> {
-        self.cache.get(digest, now)
+    fn get(&mut self, token: &str, now: u64) -> Option<Arc<VerifiedToken>> {
+        self.cache.get(token, now)
     }
 
-    fn put(&mut self, digest: TokenDigest, token: Arc<VerifiedToken>, now: u64) {
+    fn put(&mut self, token: &str, verified: Arc<VerifiedToken>, now: u64) {
         self.verified += 1;
-        self.cache.put(digest, token, now);
+        self.cache.put(token, verified, now);
     }
 }
 

@@ -8,11 +8,11 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, LogLevel, MapType};
 
-use super::log;
 use super::metrics::{
     Metrics, REQUESTS_TOTAL, TOKENS_LOCAL_HIT, TOKENS_SHARED_HIT, TOKENS_VERIFIED,
 };
 use super::worker::{Waiter, Worker, MAX_WAITERS};
+use super::{log, log_enabled};
 use crate::config::schema::Mode;
 use crate::decision::{self, HttpRequest, Verdict, Wait};
 use crate::remote::Demand;
@@ -93,8 +93,18 @@ fn apply(metrics: &RefCell<Metrics>, verdict: &Verdict) -> Action {
         metrics.increment(REQUESTS_TOTAL);
         metrics.increment(&record.metric_name());
     }
-    let line = serde_json::to_string(record).unwrap_or_default();
-    log(LogLevel::Info, &format!("meshguard: decision {line}"));
+    // Denies at info, allows at debug (as Envoy's RBAC filter does): at the default info
+    // level a busy proxy writes no line per allowed request, and the line is built only when
+    // the host will print it.
+    let level = if record.decision == "deny" {
+        LogLevel::Info
+    } else {
+        LogLevel::Debug
+    };
+    if log_enabled(level) {
+        let line = serde_json::to_string(record).unwrap_or_default();
+        log(level, &format!("meshguard: decision {line}"));
+    }
     let _ = hostcalls::set_property(
         vec!["meshguard_decision"],
         Some(record.header_value().as_bytes()),

@@ -18,6 +18,11 @@ pub(crate) fn log(level: LogLevel, message: &str) {
     let _ = hostcalls::log(level, message);
 }
 
+/// Whether the host prints lines at `level` (Envoy's `wasm` component log level).
+pub(crate) fn log_enabled(level: LogLevel) -> bool {
+    hostcalls::get_log_level().map_or(true, |host| host as u32 <= level as u32)
+}
+
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
     // The release profile aborts on panic; say why before the VM goes.

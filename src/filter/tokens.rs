@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use proxy_wasm::hostcalls;
 
-use crate::token::cache::{CacheSettings, TokenCache, TokenDigest, TokenStore, VerifiedToken};
+use crate::token::cache::{
+    digest, CacheSettings, TokenCache, TokenDigest, TokenStore, VerifiedToken,
+};
 
 /// Lookup counts since they were last taken, for the metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -76,25 +78,26 @@ impl SharedTokens {
 }
 
 impl TokenStore for SharedTokens {
-    fn get(&mut self, digest: &TokenDigest, now: u64) -> Option<Arc<VerifiedToken>> {
-        if let Some(found) = self.local.get(digest, now) {
+    fn get(&mut self, token: &str, now: u64) -> Option<Arc<VerifiedToken>> {
+        if let Some(found) = self.local.get(token, now) {
             self.lookups.local += 1;
             return Some(found);
         }
-        let shared = self.shared_get(digest)?;
+        let shared = self.shared_get(&digest(token))?;
         if shared.keep_until(now, self.local.limits().max_age) <= now {
             return None;
         }
         let shared = Arc::new(shared);
-        self.local.put(*digest, Arc::clone(&shared), now);
+        self.local.put(token, Arc::clone(&shared), now);
         self.lookups.shared += 1;
         Some(shared)
     }
 
-    fn put(&mut self, digest: TokenDigest, token: Arc<VerifiedToken>, now: u64) {
+    fn put(&mut self, token: &str, verified: Arc<VerifiedToken>, now: u64) {
         self.lookups.verified += 1;
+        let digest = digest(token);
         if let Some(slot) = self.slot(&digest) {
-            if let Ok(json) = serde_json::to_vec(&*token) {
+            if let Ok(json) = serde_json::to_vec(&*verified) {
                 let mut bytes = Vec::with_capacity(digest.len() + json.len());
                 bytes.extend_from_slice(&digest);
                 bytes.extend_from_slice(&json);
@@ -103,6 +106,6 @@ impl TokenStore for SharedTokens {
                 let _ = hostcalls::set_shared_data(&slot, Some(&bytes), None);
             }
         }
-        self.local.put(digest, token, now);
+        self.local.put(token, verified, now);
     }
 }

@@ -2,8 +2,10 @@
 //! expires, so that the common case — the same service-account token on every call for an
 //! hour — costs a hash and a lookup instead of a signature and a JSON parse.
 //!
-//! An entry is keyed by the SHA-256 of the whole token (a forged payload with a copied
-//! signature hashes elsewhere) and is only ever a shortcut past the signature: every hit is
+//! An entry is keyed by the whole token, compared in full (a forged payload with a copied
+//! signature is another key; where only a digest can be kept, as in the slots the workers
+//! share, it is the SHA-256 of the whole token), and is only ever a shortcut past the
+//! signature: every hit is
 //! checked again against what is in force now (see `Authenticator::authenticate_cached`):
 //! the issuer, the key that verified it (by fingerprint: a rotated-out key retires its
 //! entries), the time claims at `now`, and revocation. Audience, claim rules and identity
@@ -25,7 +27,7 @@ use crate::identity::UserInfo;
 /// The SHA-256 of a token's compact serialisation.
 pub type TokenDigest = [u8; 32];
 
-/// The digest a token is cached under.
+/// The digest a token is known by where the token itself is not kept (the shared slots).
 pub fn digest(token: &str) -> TokenDigest {
     hmac_sha256::Hash::hash(token.as_bytes())
 }
@@ -57,12 +59,12 @@ impl VerifiedToken {
     }
 }
 
-/// Where verified tokens are looked up and kept.
+/// Where verified tokens are looked up and kept, by the token's compact serialisation.
 pub trait TokenStore {
-    /// The entry for `digest`, if one is kept and has not expired at `now`.
-    fn get(&mut self, digest: &TokenDigest, now: u64) -> Option<Arc<VerifiedToken>>;
-    /// Keeps `token` under `digest`.
-    fn put(&mut self, digest: TokenDigest, token: Arc<VerifiedToken>, now: u64);
+    /// The entry for `token`, if one is kept and has not expired at `now`.
+    fn get(&mut self, token: &str, now: u64) -> Option<Arc<VerifiedToken>>;
+    /// Keeps what verifying `token` established.
+    fn put(&mut self, token: &str, verified: Arc<VerifiedToken>, now: u64);
 }
 
 /// No cache: every token is verified.
@@ -70,11 +72,11 @@ pub trait TokenStore {
 pub struct NoCache;
 
 impl TokenStore for NoCache {
-    fn get(&mut self, _: &TokenDigest, _: u64) -> Option<Arc<VerifiedToken>> {
+    fn get(&mut self, _: &str, _: u64) -> Option<Arc<VerifiedToken>> {
         None
     }
 
-    fn put(&mut self, _: TokenDigest, _: Arc<VerifiedToken>, _: u64) {}
+    fn put(&mut self, _: &str, _: Arc<VerifiedToken>, _: u64) {}
 }
 
 /// The cache as configured: per-worker bounds, and the slots shared by the proxy's workers.
@@ -117,10 +119,13 @@ impl Default for CacheLimits {
 #[derive(Debug, Default)]
 pub struct TokenCache {
     limits: CacheLimits,
-    entries: HashMap<TokenDigest, (Arc<VerifiedToken>, u64)>,
-    /// Digests in insertion order; may name entries already gone (dropped on expiry), and is
+    /// Keyed by the token itself: a hit costs a SipHash and a comparison, not a SHA-256 (which
+    /// costs about as much as the rest of a cached decision in wasm). The key is shared with
+    /// `order`, so a token is held once.
+    entries: HashMap<Arc<str>, (Arc<VerifiedToken>, u64)>,
+    /// Tokens in insertion order; may name entries already gone (dropped on expiry), and is
     /// compacted when it grows past twice the bound.
-    order: VecDeque<TokenDigest>,
+    order: VecDeque<Arc<str>>,
 }
 
 impl TokenCache {
@@ -164,25 +169,29 @@ impl TokenCache {
 }
 
 impl TokenStore for TokenCache {
-    fn get(&mut self, digest: &TokenDigest, now: u64) -> Option<Arc<VerifiedToken>> {
-        let (token, until) = self.entries.get(digest)?;
+    fn get(&mut self, token: &str, now: u64) -> Option<Arc<VerifiedToken>> {
+        let (verified, until) = self.entries.get(token)?;
         if now < *until {
-            return Some(Arc::clone(token));
+            return Some(Arc::clone(verified));
         }
-        self.entries.remove(digest);
+        self.entries.remove(token);
         None
     }
 
-    fn put(&mut self, digest: TokenDigest, token: Arc<VerifiedToken>, now: u64) {
+    fn put(&mut self, token: &str, verified: Arc<VerifiedToken>, now: u64) {
         if self.limits.max_entries == 0 {
             return;
         }
-        let until = token.keep_until(now, self.limits.max_age);
+        let until = verified.keep_until(now, self.limits.max_age);
         if until <= now {
             return;
         }
-        if self.entries.insert(digest, (token, until)).is_none() {
-            self.order.push_back(digest);
+        if let Some(entry) = self.entries.get_mut(token) {
+            *entry = (verified, until);
+        } else {
+            let key: Arc<str> = Arc::from(token);
+            self.entries.insert(Arc::clone(&key), (verified, until));
+            self.order.push_back(key);
             if self.entries.len() > self.limits.max_entries {
                 self.evict_one();
             }
@@ -225,14 +234,14 @@ mod tests {
     #[test]
     fn entries_expire_at_exp_or_max_age() {
         let mut c = cache(8);
-        c.put(digest("a"), token("a", Some(1_050)), 1_000);
-        c.put(digest("b"), token("b", None), 1_000);
-        c.put(digest("c"), token("c", Some(999)), 1_000);
-        assert!(c.get(&digest("c"), 1_000).is_none(), "already expired");
-        assert!(c.get(&digest("a"), 1_049).is_some());
-        assert!(c.get(&digest("a"), 1_050).is_none());
-        assert!(c.get(&digest("b"), 1_099).is_some());
-        assert!(c.get(&digest("b"), 1_100).is_none());
+        c.put("a", token("a", Some(1_050)), 1_000);
+        c.put("b", token("b", None), 1_000);
+        c.put("c", token("c", Some(999)), 1_000);
+        assert!(c.get("c", 1_000).is_none(), "already expired");
+        assert!(c.get("a", 1_049).is_some());
+        assert!(c.get("a", 1_050).is_none());
+        assert!(c.get("b", 1_099).is_some());
+        assert!(c.get("b", 1_100).is_none());
         assert!(c.is_empty());
     }
 
@@ -240,15 +249,15 @@ mod tests {
     fn bounded_oldest_out_first() {
         let mut c = cache(3);
         for name in ["a", "b", "c", "d"] {
-            c.put(digest(name), token(name, None), 0);
+            c.put(name, token(name, None), 0);
         }
         assert_eq!(c.len(), 3);
-        assert!(c.get(&digest("a"), 1).is_none());
-        assert!(c.get(&digest("d"), 1).is_some());
+        assert!(c.get("a", 1).is_none());
+        assert!(c.get("d", 1).is_some());
         // Many entries that come and go keep the order list bounded too.
         for i in 0..1_000 {
             let name = format!("t{i}");
-            c.put(digest(&name), token(&name, Some(10)), 0);
+            c.put(&name, token(&name, Some(10)), 0);
             assert!(c.order.len() <= 6);
         }
         assert_eq!(c.len(), 3);
@@ -257,8 +266,8 @@ mod tests {
     #[test]
     fn zero_entries_is_off() {
         let mut c = cache(0);
-        c.put(digest("a"), token("a", None), 0);
-        assert!(c.get(&digest("a"), 0).is_none());
+        c.put("a", token("a", None), 0);
+        assert!(c.get("a", 0).is_none());
     }
 
     #[test]

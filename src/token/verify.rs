@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::cache::{self, CacheSettings, NoCache, TokenStore, VerifiedToken};
+use super::cache::{CacheSettings, NoCache, TokenStore, VerifiedToken};
 use super::claims::{RegisteredClaims, TimePolicy};
 use super::jws;
 use super::source::{extract, TokenSource};
@@ -205,8 +205,7 @@ impl Authenticator {
                 limit: self.max_token_bytes,
             });
         }
-        let digest = cache::digest(token);
-        if let Some(cached) = store.get(&digest, now) {
+        if let Some(cached) = store.get(token, now) {
             if let Some(issuer) = self.still_trusted(&cached) {
                 issuer.time.check(&cached.registered, now)?;
                 return Ok(cached);
@@ -221,7 +220,7 @@ impl Authenticator {
             registered: checked.authenticated.registered,
             user: checked.authenticated.user,
         });
-        store.put(digest, Arc::clone(&verified), now);
+        store.put(token, Arc::clone(&verified), now);
         Ok(verified)
     }
 

