@@ -9,6 +9,8 @@ measured), and `wrk` on loopback. For RS256 (a Kubernetes service-account token)
   none         no authentication filter
   native       jwt_authn (with jwt_cache_config) + rbac, the same token on every request
   native-miss  the same, a distinct token per request
+  wasm-noop    a proxy-wasm filter that does nothing (benches/noop.wat, assembled with
+               binaryen's wasm-as when it is installed): the floor of any wasm filter
   bypass       meshguard, a bypass path (/livez): the cost of a wasm filter that reads the
                headers and records a decision, without a token or RBAC
   warm         meshguard, the same token on every request (verified-token cache hit)
@@ -149,14 +151,14 @@ def native_filters(alg):
     ]
 
 
-def meshguard_filter(wasm):
+def meshguard_filter(wasm, configuration=None):
     return {"name": "meshguard", "typed_config": {
         "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
         "config": {"name": "meshguard", "root_id": "meshguard", "fail_open": False,
                    "vm_config": {"vm_id": "meshguard", "runtime": "envoy.wasm.runtime.v8",
                                  "code": {"local": {"filename": str(wasm)}}},
                    "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
-                                     "value": meshguard_config()}}}}
+                                     "value": meshguard_config() if configuration is None else configuration}}}}
 
 
 def envoy_config(port, admin, filters):
@@ -289,6 +291,10 @@ def main():
                         ("warm", [meshguard_filter(wasm)], False), ("miss", [meshguard_filter(wasm)], True)]
             if not results:
                 variants[0:0] = [("none", [], False), ("bypass", [meshguard_filter(wasm)], False)]
+                if shutil.which("wasm-as"):
+                    noop = work / "noop.wasm"
+                    run(["wasm-as", str(ROOT / "benches/noop.wat"), "-o", str(noop)])
+                    variants.insert(1, ("wasm-noop", [meshguard_filter(noop, "")], False))
             for name, filters, miss in variants:
                 proxy = Envoy(envoy, work, filters)
                 path = "/livez" if name == "bypass" else PATH
@@ -297,7 +303,7 @@ def main():
                         wrk(proxy.port, one, c, 1, work, path)  # warm-up: JIT, connections, cache
                         tokens_file, size = slices[(name, c)] if miss else (one, 1)
                         figures = wrk(proxy.port, tokens_file, c, args.seconds, work, path)
-                        figures.update({"variant": name, "alg": "-" if name in ("none", "bypass") else alg,
+                        figures.update({"variant": name, "alg": "-" if name in ("none", "bypass", "wasm-noop") else alg,
                                         "connections": c,
                                         "reused_tokens": miss and figures["requests"] > size})
                         results.append(figures)
