@@ -48,7 +48,7 @@ def run(cmd, **kw):
     return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw).stdout
 
 
-def venv_python():
+def prerequisites():
     envoy = run([str(ROOT / ".ci/envoy")]).strip()
     python = ROOT / ".venv/bin/python"
     try:
@@ -56,7 +56,7 @@ def venv_python():
     except subprocess.CalledProcessError:
         run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
              "cryptography==50.0.2"])
-    return envoy, python
+    return envoy
 
 
 def b64(data):
@@ -259,7 +259,7 @@ def main():
         raise SystemExit("--seconds must be 1..120")
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
-    envoy, _ = venv_python()
+    envoy = prerequisites()
     sys.path.insert(0, str(next((ROOT / ".venv/lib").glob("python3*/site-packages"))))
     print("building the filter ...", file=sys.stderr)
     run(["cargo", "build", "--lib", "--release", "--locked", "--target", "wasm32-wasip1"], cwd=ROOT)

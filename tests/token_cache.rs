@@ -184,6 +184,13 @@ fn started(config: &Value) -> Host {
     host
 }
 
+/// Another worker VM of `host`'s proxy, started with `config`.
+fn worker(host: &Host, config: &Value) -> Host {
+    let mut worker = host.worker();
+    assert!(worker.start(&config.to_string()));
+    worker
+}
+
 fn get(host: &mut Host, token: &str) -> u32 {
     host.request(
         "GET",
@@ -215,8 +222,7 @@ fn the_filter_verifies_a_token_once_and_counts_what_it_did() {
 fn workers_share_verified_tokens_through_shared_data() {
     let config = demo_plugin_config();
     let mut first = started(&config);
-    let mut second = first.worker();
-    assert!(second.start(&config.to_string()));
+    let mut second = worker(&first, &config);
     let token = sa_token(sa("frontend", "web"));
     assert_eq!(get(&mut first, &token), 200);
     assert_eq!(get(&mut second, &token), 200);
@@ -236,8 +242,7 @@ fn workers_share_verified_tokens_through_shared_data() {
         .cloned()
         .collect();
     assert_eq!(slots.len(), 1);
-    let mut third = first.worker();
-    assert!(third.start(&config.to_string()));
+    let mut third = worker(&first, &config);
     first
         .state()
         .shared_data
@@ -256,8 +261,7 @@ fn without_shared_slots_or_entries_each_worker_verifies_for_itself() {
         let mut config = demo_plugin_config();
         config["authentication"]["tokenCache"] = cache.clone();
         let mut first = started(&config);
-        let mut second = first.worker();
-        assert!(second.start(&config.to_string()));
+        let mut second = worker(&first, &config);
         let token = sa_token(sa("frontend", "web"));
         assert_eq!(get(&mut first, &token), 200);
         assert_eq!(get(&mut second, &token), 200);
@@ -277,8 +281,7 @@ fn workers_under_different_configurations_do_not_share_entries() {
     let mut first = started(&config);
     let mut other = config.clone();
     other["realm"] = json!("another");
-    let mut second = first.worker();
-    assert!(second.start(&other.to_string()));
+    let mut second = worker(&first, &other);
     let token = sa_token(sa("frontend", "web"));
     assert_eq!(get(&mut first, &token), 200);
     assert_eq!(get(&mut second, &token), 200);

@@ -8,11 +8,12 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, LogLevel, MapType};
 
+use super::abi::log_enabled;
+use super::log;
 use super::metrics::{
     Metrics, REQUESTS_TOTAL, TOKENS_LOCAL_HIT, TOKENS_SHARED_HIT, TOKENS_VERIFIED,
 };
 use super::worker::{Waiter, Worker, MAX_WAITERS};
-use super::{log, log_enabled};
 use crate::config::schema::Mode;
 use crate::decision::{self, HttpRequest, Verdict, Wait};
 use crate::remote::Demand;

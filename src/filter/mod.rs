@@ -3,6 +3,7 @@
 //! [`Engine`](crate::decision::Engine), and carries out the verdict. Host errors become log
 //! lines and fail-closed answers, never panics: a trap would take the plugin down.
 
+mod abi;
 mod http;
 mod metrics;
 mod root;
@@ -16,11 +17,6 @@ use proxy_wasm::types::LogLevel;
 /// Logs at a level; a host that cannot log has nothing better to tell.
 pub(crate) fn log(level: LogLevel, message: &str) {
     let _ = hostcalls::log(level, message);
-}
-
-/// Whether the host prints lines at `level` (Envoy's `wasm` component log level).
-pub(crate) fn log_enabled(level: LogLevel) -> bool {
-    hostcalls::get_log_level().map_or(true, |host| host as u32 <= level as u32)
 }
 
 proxy_wasm::main! {{

@@ -10,6 +10,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType, LogLevel};
 
+use super::abi;
 use super::http::{decide, now_ms, Attempt, Http, Outcome};
 use super::log;
 use super::metrics::Metrics;
@@ -40,15 +41,13 @@ impl Root {
     fn settle(&self, wakes: &[Wake], now: u64) {
         let due: Vec<(u32, Attempt)> = {
             let mut worker = self.worker.borrow_mut();
-            let mut due = Vec::new();
-            let ids: Vec<u32> = worker.waiters.keys().copied().collect();
-            for id in ids {
-                let Some(waiter) = worker.waiters.get(&id) else {
-                    continue;
-                };
-                let attempt = if now >= waiter.deadline_ms {
-                    Attempt::Expired
-                } else {
+            let due: Vec<(u32, Attempt)> = worker
+                .waiters
+                .iter()
+                .filter_map(|(&id, waiter)| {
+                    if now >= waiter.deadline_ms {
+                        return Some((id, Attempt::Expired));
+                    }
                     let woken = wakes.iter().any(|wake| match (wake, waiter.wait) {
                         (Wake::Keys(i), Wait::Keys { issuer, .. }) => *i == issuer,
                         (Wake::Bundle, Wait::Bundle) => true,
@@ -58,16 +57,17 @@ impl Root {
                     let met = waiter
                         .baseline
                         .is_some_and(|b| worker.demand_met(waiter.wait, b, now));
-                    if !woken && !met {
-                        continue;
-                    }
-                    Attempt::Woken {
-                        deadline_ms: waiter.deadline_ms,
-                        baseline: waiter.baseline,
-                    }
-                };
-                worker.waiters.remove(&id);
-                due.push((id, attempt));
+                    (woken || met).then_some((
+                        id,
+                        Attempt::Woken {
+                            deadline_ms: waiter.deadline_ms,
+                            baseline: waiter.baseline,
+                        },
+                    ))
+                })
+                .collect();
+            for (id, _) in &due {
+                worker.waiters.remove(id);
             }
             due
         };
@@ -76,10 +76,10 @@ impl Root {
                 continue; // the stream is gone
             }
             if decide(&self.worker, &self.metrics, id, attempt) == Outcome::Continue {
-                if let Err(status) = hostcalls::resume_http_request() {
+                if let Err(status) = abi::resume_http_request() {
                     log(
                         LogLevel::Warn,
-                        &format!("meshguard: cannot resume request {id}: {status:?}"),
+                        &format!("meshguard: cannot resume request {id}: status {status}"),
                     );
                 }
             }

@@ -59,16 +59,19 @@ impl SharedTokens {
         std::mem::take(&mut self.lookups)
     }
 
-    fn slot(&self, digest: &TokenDigest) -> Option<String> {
+    /// The shared slot of `token` and the token's digest; `None` when nothing is shared (the
+    /// digest is not computed then).
+    fn slot(&self, token: &str) -> Option<(String, TokenDigest)> {
         if self.slots == 0 {
             return None;
         }
+        let digest = digest(token);
         let number = u32::from_le_bytes([digest[0], digest[1], digest[2], digest[3]]) % self.slots;
-        Some(format!("{}{number}", self.prefix))
+        Some((format!("{}{number}", self.prefix), digest))
     }
 
-    fn shared_get(&self, digest: &TokenDigest) -> Option<VerifiedToken> {
-        let slot = self.slot(digest)?;
+    fn shared_get(&self, token: &str) -> Option<VerifiedToken> {
+        let (slot, digest) = self.slot(token)?;
         let (Some(bytes), _) = hostcalls::get_shared_data(&slot).ok()? else {
             return None;
         };
@@ -83,7 +86,7 @@ impl TokenStore for SharedTokens {
             self.lookups.local += 1;
             return Some(found);
         }
-        let shared = self.shared_get(&digest(token))?;
+        let shared = self.shared_get(token)?;
         if shared.keep_until(now, self.local.limits().max_age) <= now {
             return None;
         }
@@ -95,8 +98,7 @@ impl TokenStore for SharedTokens {
 
     fn put(&mut self, token: &str, verified: Arc<VerifiedToken>, now: u64) {
         self.lookups.verified += 1;
-        let digest = digest(token);
-        if let Some(slot) = self.slot(&digest) {
+        if let Some((slot, digest)) = self.slot(token) {
             if let Ok(json) = serde_json::to_vec(&*verified) {
                 let mut bytes = Vec::with_capacity(digest.len() + json.len());
                 bytes.extend_from_slice(&digest);

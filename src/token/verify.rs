@@ -132,19 +132,12 @@ impl Authenticator {
         headers: &[(K, V)],
         path: &str,
         now: u64,
-    ) -> Result<Authenticated, AuthError>
+    ) -> Result<Arc<VerifiedToken>, AuthError>
     where
         K: AsRef<str>,
         V: AsRef<str>,
     {
-        let verified =
-            self.authenticate_request_checked(headers, path, now, |_, _| Ok(()), &mut NoCache)?;
-        Ok(Authenticated {
-            issuer: verified.issuer_url.clone(),
-            user: verified.user.clone(),
-            registered: verified.registered.clone(),
-            claims: Map::new(),
-        })
+        self.authenticate_request_checked(headers, path, now, |_, _| Ok(()), &mut NoCache)
     }
 
     /// As [`Authenticator::authenticate_request`], with one more check on every verified
