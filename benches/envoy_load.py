@@ -210,6 +210,11 @@ class Envoy:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/stats?filter={prefix}", timeout=5) as r:
             return r.read().decode()
 
+    def cpu_seconds(self):
+        """User + system CPU time Envoy has used so far (all its threads)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self):
         self.process.terminate()
         try:
@@ -254,6 +259,9 @@ def main():
     parser.add_argument("--connections", default="1,8", help="wrk connection counts, comma-separated")
     parser.add_argument("--algorithms", default="RS256,ES256")
     parser.add_argument("--json", help="write the figures here")
+    parser.add_argument("--variants", default="none,wasm-noop,bypass,native,native-miss,warm,miss",
+                        help="which variants to run, comma-separated ('none' always runs: it is the base)")
+    parser.add_argument("--wasm", help="measure this filter instead of building the release .wasm")
     args = parser.parse_args()
     if not 1 <= args.seconds <= 120:
         raise SystemExit("--seconds must be 1..120")
@@ -261,9 +269,13 @@ def main():
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
     envoy = prerequisites()
     sys.path.insert(0, str(next((ROOT / ".venv/lib").glob("python3*/site-packages"))))
-    print("building the filter ...", file=sys.stderr)
-    run(["cargo", "build", "--lib", "--release", "--locked", "--target", "wasm32-wasip1"], cwd=ROOT)
-    wasm = ROOT / "target/wasm32-wasip1/release/meshguard.wasm"
+    chosen = set(args.variants.split(",")) | {"none"}
+    if args.wasm:
+        wasm = Path(args.wasm).resolve()
+    else:
+        print("building the filter ...", file=sys.stderr)
+        run(["cargo", "build", "--lib", "--release", "--locked", "--target", "wasm32-wasip1"], cwd=ROOT)
+        wasm = ROOT / "target/wasm32-wasip1/release/meshguard.wasm"
     connections = [int(c) for c in args.connections.split(",")]
     now = int(time.time())
     results = []
@@ -274,6 +286,7 @@ def main():
             # that variant's rate (native verifies far faster than wasm), so no token is ever
             # sent twice; the table says if a run ran out.
             rates = {"native-miss": 8000, "miss": 3500 if alg == "RS256" else 2000}
+            rates = {v: r for v, r in rates.items() if v in chosen}
             need = [(v, c) for v in rates for c in connections]
             count = 1 + sum(args.seconds * rates[v] for v, _ in need)
             print(f"minting {count} {alg} tokens ...", file=sys.stderr)
@@ -296,13 +309,17 @@ def main():
                     run(["wasm-as", str(ROOT / "benches/noop.wat"), "-o", str(noop)])
                     variants.insert(1, ("wasm-noop", [meshguard_filter(noop, "")], False))
             for name, filters, miss in variants:
+                if name not in chosen:
+                    continue
                 proxy = Envoy(envoy, work, filters)
                 path = "/livez" if name == "bypass" else PATH
                 try:
                     for c in connections:
                         wrk(proxy.port, one, c, 1, work, path)  # warm-up: JIT, connections, cache
                         tokens_file, size = slices[(name, c)] if miss else (one, 1)
+                        cpu = proxy.cpu_seconds()
                         figures = wrk(proxy.port, tokens_file, c, args.seconds, work, path)
+                        figures["cpu_us"] = (proxy.cpu_seconds() - cpu) * 1e6 / max(figures["requests"], 1)
                         figures.update({"variant": name, "alg": "-" if name in ("none", "bypass", "wasm-noop") else alg,
                                         "connections": c,
                                         "reused_tokens": miss and figures["requests"] > size})
@@ -314,14 +331,15 @@ def main():
                 finally:
                     proxy.stop()
     base = {c: next(r for r in results if r["variant"] == "none" and r["connections"] == c) for c in connections}
-    print("| alg | variant | conns | req/s | p50 µs | p99 µs | added p50 µs | req/s vs none | non-2xx |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| alg | variant | conns | req/s | p50 µs | p99 µs | added p50 µs | req/s vs none | Envoy CPU µs/req | added CPU µs | non-2xx |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         b = base[r["connections"]]
         added = r["p50_us"] - b["p50_us"]
         note = " (tokens reused)" if r["reused_tokens"] else ""
         print(f"| {r['alg']} | {r['variant']}{note} | {r['connections']} | {r['rps']:,.0f} | {r['p50_us']:.0f} | "
-              f"{r['p99_us']:.0f} | {added:+.0f} | {r['rps'] / b['rps']:.2f}x | {r['non_2xx']} |")
+              f"{r['p99_us']:.0f} | {added:+.0f} | {r['rps'] / b['rps']:.2f}x | {r['cpu_us']:.1f} | "
+              f"{r['cpu_us'] - b['cpu_us']:+.1f} | {r['non_2xx']} |")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 

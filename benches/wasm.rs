@@ -1,7 +1,9 @@
 //! Per-request cost of the built `.wasm` in the wasmtime harness (Cranelift), so a wasm
 //! regression shows without Envoy: one whole stream (headers in, decision, upstream answer,
 //! stream end) with the verified-token cache warm (hit) and off (miss: every request verifies
-//! its signature), for RS256, ES256, EdDSA and HS256 tokens. The harness's own work (header
+//! its signature), for RS256, ES256, EdDSA and HS256 tokens (denied by RBAC), and for an
+//! allowed service-account token that carries identity headers upstream (allow-hit). The
+//! harness's own work (header
 //! maps, the ABI calls) is included in every figure, so "hit" is an upper bound of the filter's
 //! cost.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -11,6 +13,7 @@ mod common;
 
 use common::envoy::demo_plugin_config;
 use common::host::Host;
+use common::scenarios::{sa, sa_token};
 use common::{jwk, mint, standard_config, NOW};
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::{json, Value};
@@ -51,6 +54,19 @@ fn requests(c: &mut Criterion) {
         b.iter(|| {
             host.state_mut().logs.clear();
             host.request("GET", "/livez", &[]).status()
+        })
+    });
+    // An allowed request with a warm cache: a service-account token the demo bundle grants
+    // GET /orders/42, so identity headers are written.
+    let mut host = started(&config(json!({})));
+    let bearer = format!("Bearer {}", sa_token(sa("frontend", "web")));
+    let headers = [("authorization", bearer.as_str())];
+    let first = host.request("GET", "/orders/42", &headers);
+    assert_eq!(first.status(), 200, "{:?}", first.logs);
+    group.bench_function("RS256/allow-hit", |b| {
+        b.iter(|| {
+            host.state_mut().logs.clear();
+            host.request("GET", "/orders/42", &headers).status()
         })
     });
     for (name, cache) in [("hit", json!({})), ("miss", json!({"maxEntries": 0}))] {

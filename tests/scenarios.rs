@@ -54,7 +54,7 @@ fn through_core(engine: &meshguard::decision::Engine, scenario: &Scenario) -> Ou
     match verdict.action {
         Action::Respond(reply) => Outcome {
             status: reply.status,
-            reason: record.reason,
+            reason: record.reason.to_owned(),
             user: record.user,
             body: reply.body,
             headers: sorted(reply.headers),
@@ -70,12 +70,12 @@ fn through_core(engine: &meshguard::decision::Engine, scenario: &Scenario) -> Ou
             // Envoy keeps header names in lowercase.
             upstream.extend(
                 add_headers
-                    .into_iter()
-                    .map(|(n, v)| (n.to_ascii_lowercase(), v)),
+                    .iter()
+                    .map(|(n, v)| (n.to_ascii_lowercase(), v.clone())),
             );
             Outcome {
                 status: 200,
-                reason: record.reason,
+                reason: record.reason.to_owned(),
                 user: record.user,
                 body: String::new(),
                 headers: sorted(upstream),

@@ -2,7 +2,16 @@
 //! the kube-apiserver's `--requestheader-*` flags read: `X-Remote-User`, one `X-Remote-Group`
 //! per group, `X-Remote-Extra-<key>` per extra value.
 
+use std::sync::Arc;
+
 use crate::identity::UserInfo;
+
+/// Adds `name` in lowercase to `names` unless it is there already.
+pub(crate) fn push_lowercase(names: &mut Vec<String>, name: &str) {
+    if !names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+        names.push(name.to_ascii_lowercase());
+    }
+}
 
 /// Header names for the forwarded identity.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,33 +44,58 @@ impl Default for Forwarding {
 /// lowercase key): `authentication.kubernetes.io/pod-name` →
 /// `authentication.kubernetes.io%2Fpod-name`.
 pub fn escape_extra_key(key: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(key.len());
-    for byte in key.to_ascii_lowercase().bytes() {
+    for byte in key.bytes().map(|b| b.to_ascii_lowercase()) {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
             out.push(char::from(byte));
         } else {
-            out.push_str(&format!("%{byte:02X}"));
+            out.push('%');
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0xf)]));
         }
     }
     out
 }
 
 impl Forwarding {
-    /// Request headers that must not reach the upstream as the caller sent them: any header
+    /// Whether a request header must not reach the upstream as the caller sent it: any header
     /// the upstream would read as an identity (a caller must never be able to forge one), and
-    /// the decision header.
+    /// the decision header. Names compare without regard to case.
+    pub fn must_remove(&self, name: &str) -> bool {
+        name.eq_ignore_ascii_case(&self.user_header)
+            || name.eq_ignore_ascii_case(&self.group_header)
+            || self
+                .decision_header
+                .as_ref()
+                .is_some_and(|decision| name.eq_ignore_ascii_case(decision))
+            || name
+                .get(..self.extra_header_prefix.len())
+                .is_some_and(|start| start.eq_ignore_ascii_case(&self.extra_header_prefix))
+    }
+
+    /// The request headers, of those given, that [`must_remove`](Self::must_remove) names
+    /// (lowercase, each once). Headers the request does not carry are not listed: removing
+    /// them would change nothing and cost the proxy a call each.
     pub fn headers_to_remove<K: AsRef<str>, V>(&self, headers: &[(K, V)]) -> Vec<String> {
-        let mut remove = vec![self.user_header.clone(), self.group_header.clone()];
-        if let Some(decision) = &self.decision_header {
-            remove.push(decision.clone());
-        }
+        let mut remove = Vec::new();
         for (name, _) in headers {
-            let name = name.as_ref().to_ascii_lowercase();
-            if name.starts_with(&self.extra_header_prefix) && !remove.contains(&name) {
-                remove.push(name);
+            let name = name.as_ref();
+            if self.must_remove(name) {
+                push_lowercase(&mut remove, name);
             }
         }
         remove
+    }
+
+    /// What an allowed request carries upstream: the identity headers, then the decision
+    /// header if one is configured.
+    pub fn allowed_headers(&self, user: &UserInfo) -> Arc<[(String, String)]> {
+        let mut add = self.identity_headers(user);
+        if let Some(header) = &self.decision_header {
+            add.push((header.clone(), "allow".to_owned()));
+        }
+        add.into()
     }
 
     /// The identity headers for an allowed request.
@@ -71,6 +105,9 @@ impl Forwarding {
             add.push((self.group_header.clone(), group.clone()));
         }
         for (key, values) in &user.extra {
+            if values.is_empty() {
+                continue;
+            }
             let name = format!("{}{}", self.extra_header_prefix, escape_extra_key(key));
             for value in values {
                 add.push((name.clone(), value.clone()));

@@ -10,12 +10,14 @@ use serde::Serialize;
 pub use forward::Forwarding;
 pub use response::LocalReply;
 
+use std::borrow::Cow;
+use std::fmt;
 use std::sync::Arc;
 
 use crate::bundle::Policy;
 use crate::config::schema::Mode;
 use crate::identity::UserInfo;
-use crate::rbac::{Attributes, Decision};
+use crate::rbac::{AllowSource, Attributes, Decision};
 use crate::remote::BundleSource;
 use crate::request_info::{path, RequestError, RequestMapper};
 use crate::token::{
@@ -47,8 +49,8 @@ pub enum Action {
     Continue {
         /// Header names to remove (lowercase).
         remove_headers: Vec<String>,
-        /// Headers to add (a name may repeat).
-        add_headers: Vec<(String, String)>,
+        /// Headers to add (a name may repeat); for a cached token, rendered once and shared.
+        add_headers: Arc<[(String, String)]>,
     },
     /// Answer locally.
     Respond(LocalReply),
@@ -63,7 +65,7 @@ pub struct DecisionRecord {
     /// The status meshguard answers (or, in dry-run, would answer); 200 when forwarded.
     pub status: u16,
     /// `allowed`, `bypass`, `forbidden`, `request_rejected`, or an authentication reason code.
-    pub reason: String,
+    pub reason: &'static str,
     /// False when a deny was let through in dry-run mode.
     pub enforced: bool,
     /// The authenticated user, if any.
@@ -87,10 +89,50 @@ pub struct DecisionRecord {
     /// The normalised path.
     pub path: String,
     /// What allowed it (the RBAC source) or why not.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub detail: String,
+    #[serde(skip_serializing_if = "Detail::is_empty")]
+    pub detail: Detail,
     /// The bundle revision that decided.
     pub revision: String,
+}
+
+/// What allowed a request or why it was refused. An allow keeps its RBAC source as found and
+/// words it only when the record is printed (most allows never are).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Detail {
+    /// Nothing to say (a bypass).
+    #[default]
+    None,
+    /// The binding, role and subject that allowed the request.
+    AllowedBy(Box<AllowSource>),
+    /// Why the request was refused.
+    Text(String),
+}
+
+impl Detail {
+    /// True when there is nothing to say.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Detail::None => true,
+            Detail::AllowedBy(_) => false,
+            Detail::Text(text) => text.is_empty(),
+        }
+    }
+}
+
+impl fmt::Display for Detail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Detail::None => Ok(()),
+            Detail::AllowedBy(source) => source.fmt(f),
+            Detail::Text(text) => f.write_str(text),
+        }
+    }
+}
+
+impl Serialize for Detail {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 impl DecisionRecord {
@@ -100,10 +142,10 @@ impl DecisionRecord {
     }
 
     /// The value of the decision header: `allow`, or `deny:<reason>`.
-    pub fn header_value(&self) -> String {
+    pub fn header_value(&self) -> Cow<'static, str> {
         match self.decision {
-            "deny" => format!("deny:{}", self.reason),
-            other => other.to_owned(),
+            "deny" => Cow::Owned(format!("deny:{}", self.reason)),
+            other => Cow::Borrowed(other),
         }
     }
 }
@@ -233,12 +275,12 @@ impl Engine {
         if path_matches(&self.bypass_paths, &normalized) {
             record.decision = "bypass";
             record.status = 200;
-            record.reason = "bypass".to_owned();
+            record.reason = "bypass";
             return Verdict {
                 record,
                 action: Action::Continue {
                     remove_headers,
-                    add_headers: Vec::new(),
+                    add_headers: Arc::from([]),
                 },
                 wait: None,
             };
@@ -307,12 +349,16 @@ impl Engine {
             Decision::Allow(source) => {
                 record.decision = "allow";
                 record.status = 200;
-                record.reason = "allowed".to_owned();
-                record.detail = source.to_string();
-                let mut add_headers = self.forwarding.identity_headers(user);
-                if let Some(header) = &self.forwarding.decision_header {
-                    add_headers.push((header.clone(), "allow".to_owned()));
-                }
+                record.reason = "allowed";
+                record.detail = Detail::AllowedBy(Box::new(source));
+                let add_headers = match &caller {
+                    Caller::Token(verified) => Arc::clone(
+                        verified
+                            .forwarded
+                            .get_or_init(|| self.forwarding.allowed_headers(user)),
+                    ),
+                    Caller::Anonymous(user) => self.forwarding.allowed_headers(user),
+                };
                 Verdict {
                     record,
                     action: Action::Continue {
@@ -388,16 +434,18 @@ impl Engine {
         }
     }
 
+    /// The request headers to remove before forwarding: identity headers the caller sent
+    /// and, with `stripToken`, the headers tokens come from. Only headers present are named.
     fn headers_to_remove(&self, headers: &[(String, String)]) -> Vec<String> {
-        let mut remove = self.forwarding.headers_to_remove(headers);
-        if self.forwarding.strip_token {
-            for source in self.authenticator.sources() {
-                if let TokenSource::Header { name, .. } = source {
-                    let name = name.to_ascii_lowercase();
-                    if !remove.contains(&name) {
-                        remove.push(name);
-                    }
-                }
+        let mut remove = Vec::new();
+        for (name, _) in headers {
+            let token_header = self.forwarding.strip_token
+                && self.authenticator.sources().iter().any(|source| {
+                    matches!(source, TokenSource::Header { name: from, .. }
+                        if from.eq_ignore_ascii_case(name))
+                });
+            if token_header || self.forwarding.must_remove(name) {
+                forward::push_lowercase(&mut remove, name);
             }
         }
         remove
@@ -407,21 +455,21 @@ impl Engine {
     fn deny(
         &self,
         mut record: DecisionRecord,
-        reason: &str,
+        reason: &'static str,
         reply: LocalReply,
         detail: String,
         remove_headers: Vec<String>,
     ) -> Verdict {
         record.decision = "deny";
         record.status = reply.status;
-        record.reason = reason.to_owned();
-        record.detail = detail;
+        record.reason = reason;
+        record.detail = Detail::Text(detail);
         if self.mode == Mode::DryRun {
             record.enforced = false;
-            let mut add_headers = Vec::new();
-            if let Some(header) = &self.forwarding.decision_header {
-                add_headers.push((header.clone(), record.header_value()));
-            }
+            let add_headers = match &self.forwarding.decision_header {
+                Some(header) => Arc::from([(header.clone(), record.header_value().into_owned())]),
+                None => Arc::from([]),
+            };
             return Verdict {
                 record,
                 action: Action::Continue {

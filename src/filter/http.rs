@@ -10,9 +10,7 @@ use proxy_wasm::types::{Action, LogLevel, MapType};
 
 use super::abi::log_enabled;
 use super::log;
-use super::metrics::{
-    Metrics, REQUESTS_TOTAL, TOKENS_LOCAL_HIT, TOKENS_SHARED_HIT, TOKENS_VERIFIED,
-};
+use super::metrics::{Hot, Metrics};
 use super::worker::{Waiter, Worker, MAX_WAITERS};
 use crate::config::schema::Mode;
 use crate::decision::{self, HttpRequest, Verdict, Wait};
@@ -91,8 +89,8 @@ fn apply(metrics: &RefCell<Metrics>, verdict: &Verdict) -> Action {
     let record = &verdict.record;
     {
         let mut metrics = metrics.borrow_mut();
-        metrics.increment(REQUESTS_TOTAL);
-        metrics.increment(&record.metric_name());
+        metrics.add_hot(Hot::Requests, 1);
+        metrics.count_decision(record.decision, record.reason);
     }
     // Denies at info, allows at debug (as Envoy's RBAC filter does): at the default info
     // level a busy proxy writes no line per allowed request, and the line is built only when
@@ -126,7 +124,7 @@ fn apply(metrics: &RefCell<Metrics>, verdict: &Verdict) -> Action {
                     ));
                 }
             }
-            for (name, value) in add_headers {
+            for (name, value) in add_headers.iter() {
                 if hostcalls::add_map_value(MapType::HttpRequestHeaders, name, value).is_err() {
                     return respond(&decision::response::bad_request(
                         "identity headers could not be added",
@@ -232,9 +230,9 @@ pub(crate) fn decide(
     };
     {
         let mut metrics = metrics.borrow_mut();
-        metrics.add(TOKENS_LOCAL_HIT, lookups.local);
-        metrics.add(TOKENS_SHARED_HIT, lookups.shared);
-        metrics.add(TOKENS_VERIFIED, lookups.verified);
+        metrics.add_hot(Hot::TokensLocalHit, lookups.local);
+        metrics.add_hot(Hot::TokensSharedHit, lookups.shared);
+        metrics.add_hot(Hot::TokensVerified, lookups.verified);
     }
     if let Some(wait) = verdict.wait.filter(|_| engine.mode == Mode::Enforce) {
         if hold(worker, metrics, context_id, wait, attempt, now) {

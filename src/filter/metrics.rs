@@ -9,36 +9,58 @@ use proxy_wasm::types::MetricType;
 use crate::remote::FetchError;
 use crate::token::AuthError;
 
-/// The counter of every request seen.
-pub(crate) const REQUESTS_TOTAL: &str = "meshguard.requests_total";
+/// The counters every request touches, by their slot in [`Metrics::hot`]: their ids are kept
+/// in an array, so counting a request costs no name formatting or hashing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Hot {
+    /// Every request seen.
+    Requests = 0,
+    /// Tokens found in this worker's cache.
+    TokensLocalHit = 1,
+    /// Tokens found in the cache the workers share.
+    TokensSharedHit = 2,
+    /// Tokens verified in full.
+    TokensVerified = 3,
+}
 
-/// Tokens found in this worker's cache.
-pub(crate) const TOKENS_LOCAL_HIT: &str = "meshguard.tokens.cache_hit";
-/// Tokens found in the cache the workers share.
-pub(crate) const TOKENS_SHARED_HIT: &str = "meshguard.tokens.shared_hit";
-/// Tokens verified in full.
-pub(crate) const TOKENS_VERIFIED: &str = "meshguard.tokens.verified";
+impl Hot {
+    const ALL: [Hot; 4] = [
+        Hot::Requests,
+        Hot::TokensLocalHit,
+        Hot::TokensSharedHit,
+        Hot::TokensVerified,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Hot::Requests => "meshguard.requests_total",
+            Hot::TokensLocalHit => "meshguard.tokens.cache_hit",
+            Hot::TokensSharedHit => "meshguard.tokens.shared_hit",
+            Hot::TokensVerified => "meshguard.tokens.verified",
+        }
+    }
+}
 
 #[derive(Default)]
 pub(crate) struct Metrics {
     ids: HashMap<String, u32>,
+    hot: [Option<u32>; 4],
+    /// Decision counters by (decision, reason): both are static strings.
+    decisions: HashMap<(&'static str, &'static str), u32>,
 }
 
 impl Metrics {
     /// Defines the counters every deployment has, so they show as 0 before the first request.
     pub(crate) fn define_known(&mut self) {
         let mut names = vec![
-            REQUESTS_TOTAL.to_owned(),
             "meshguard.decision.allow.allowed".to_owned(),
             "meshguard.decision.bypass.bypass".to_owned(),
             "meshguard.decision.deny.forbidden".to_owned(),
             "meshguard.decision.deny.request_rejected".to_owned(),
             "meshguard.decision.deny.bundle_unavailable".to_owned(),
             "meshguard.config.rejected".to_owned(),
-            TOKENS_LOCAL_HIT.to_owned(),
-            TOKENS_SHARED_HIT.to_owned(),
-            TOKENS_VERIFIED.to_owned(),
         ];
+        names.extend(Hot::ALL.iter().map(|hot| hot.name().to_owned()));
         names.extend(
             AuthError::CODES
                 .iter()
@@ -92,6 +114,45 @@ impl Metrics {
         let id = hostcalls::define_metric(kind, name).ok()?;
         self.ids.insert(name.to_owned(), id);
         Some(id)
+    }
+
+    /// Adds `n` to one of the counters every request touches.
+    pub(crate) fn add_hot(&mut self, hot: Hot, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let slot = hot as usize;
+        let id = match self.hot[slot] {
+            Some(id) => Some(id),
+            None => {
+                let id = self.id(hot.name(), MetricType::Counter);
+                self.hot[slot] = id;
+                id
+            }
+        };
+        if let Some(id) = id {
+            let _ = hostcalls::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Counts a decision: `meshguard.decision.<decision>.<reason>`.
+    pub(crate) fn count_decision(&mut self, decision: &'static str, reason: &'static str) {
+        let id = match self.decisions.get(&(decision, reason)) {
+            Some(id) => Some(*id),
+            None => {
+                let id = self.id(
+                    &format!("meshguard.decision.{decision}.{reason}"),
+                    MetricType::Counter,
+                );
+                if let Some(id) = id {
+                    self.decisions.insert((decision, reason), id);
+                }
+                id
+            }
+        };
+        if let Some(id) = id {
+            let _ = hostcalls::increment_metric(id, 1);
+        }
     }
 
     /// Adds one to a counter (defining it on first use).

@@ -132,10 +132,25 @@ pub fn applies_to_user(user: &UserInfo, subject: &Subject, namespace: &str) -> b
     match subject.kind.as_str() {
         "User" => user.username == subject.name,
         "Group" => user.groups.contains(&subject.name),
-        "ServiceAccount" => service_account_username(subject, namespace)
-            .is_some_and(|username| username == user.username),
+        "ServiceAccount" => is_service_account(&user.username, subject, namespace),
         _ => false,
     }
+}
+
+/// Whether `username` is the one a ServiceAccount subject stands for (compared in place: this
+/// runs for every candidate binding of every request).
+fn is_service_account(username: &str, subject: &Subject, binding_namespace: &str) -> bool {
+    let namespace = if subject.namespace.is_empty() {
+        binding_namespace
+    } else {
+        &subject.namespace
+    };
+    !namespace.is_empty()
+        && username
+            .strip_prefix(SERVICE_ACCOUNT_USER_PREFIX)
+            .and_then(|rest| rest.strip_prefix(namespace))
+            .and_then(|rest| rest.strip_prefix(':'))
+            == Some(subject.name.as_str())
 }
 
 /// The username a ServiceAccount subject stands for, if it has a namespace (its own, or the

@@ -17,7 +17,7 @@
 //! shared by Envoy's worker VMs, through [`TokenStore`].
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -48,7 +48,33 @@ pub struct VerifiedToken {
     pub registered: RegisteredClaims,
     /// The user the token maps to.
     pub user: UserInfo,
+    /// The headers an allowed request with this token carries upstream, rendered on first
+    /// use (a cache belongs to one configuration, so to one set of header names). Not
+    /// shared between workers: each renders its own.
+    #[serde(skip)]
+    pub forwarded: Memo<Arc<[(String, String)]>>,
 }
+
+/// A value derived from the rest of a struct and computed once, on first use. It takes no
+/// part in comparisons: two entries that established the same thing are equal whether or not
+/// either has rendered it yet.
+#[derive(Clone, Debug, Default)]
+pub struct Memo<T>(OnceLock<T>);
+
+impl<T> Memo<T> {
+    /// The value, computed by `make` the first time.
+    pub fn get_or_init(&self, make: impl FnOnce() -> T) -> &T {
+        self.0.get_or_init(make)
+    }
+}
+
+impl<T> PartialEq for Memo<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<T> Eq for Memo<T> {}
 
 impl VerifiedToken {
     /// Until when (Unix seconds) an entry made at `now` may be kept: the token's `exp`, at
@@ -217,6 +243,7 @@ mod tests {
                 exp,
                 ..RegisteredClaims::default()
             },
+            forwarded: Memo::default(),
             user: UserInfo {
                 username: name.into(),
                 ..UserInfo::default()

@@ -212,6 +212,7 @@ impl Authenticator {
             key: checked.key,
             registered: checked.authenticated.registered,
             user: checked.authenticated.user,
+            forwarded: super::cache::Memo::default(),
         });
         store.put(token, Arc::clone(&verified), now);
         Ok(verified)

@@ -27,8 +27,12 @@ fn newest_source(dir: &Path) -> SystemTime {
 }
 
 /// The release `.wasm`, built here when missing or older than the sources, so a plain
-/// `cargo test` works on a fresh clone.
+/// `cargo test` works on a fresh clone. `MESHGUARD_WASM=<file>` runs another build instead
+/// (e.g. to benchmark two builds against each other).
 pub fn built_module() -> PathBuf {
+    if let Some(wasm) = std::env::var_os("MESHGUARD_WASM") {
+        return PathBuf::from(wasm);
+    }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)

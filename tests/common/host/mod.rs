@@ -296,6 +296,9 @@ fn compiled() -> &'static (Engine, Module) {
     MODULE.get_or_init(|| {
         let mut config = Config::new();
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        if std::env::var_os("MESHGUARD_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config).expect("wasmtime engine");
         let path = super::wasm::built_module();
         let module = Module::from_file(&engine, &path).expect("compile the filter module");
