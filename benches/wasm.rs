@@ -3,9 +3,8 @@
 //! stream end) with the verified-token cache warm (hit) and off (miss: every request verifies
 //! its signature), for RS256, ES256, EdDSA and HS256 tokens (denied by RBAC), and for an
 //! allowed service-account token that carries identity headers upstream (allow-hit). The
-//! harness's own work (header
-//! maps, the ABI calls) is included in every figure, so "hit" is an upper bound of the filter's
-//! cost.
+//! harness's own work (header maps, the ABI calls) is included in every figure, so "hit" is an
+//! upper bound of the filter's cost.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../tests/common/mod.rs"]
