@@ -12,6 +12,7 @@ mod common;
 
 use common::envoy::demo_plugin_config;
 use common::host::Host;
+use common::rbac::mesh_bundle;
 use common::scenarios::{sa, sa_token};
 use common::{jwk, mint, standard_config, NOW};
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -86,5 +87,37 @@ fn requests(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, requests);
+/// Configuring a worker VM with a bundle of 1,000 and 10,000 bindings (parse, validate,
+/// compile), and the linear memory the VM holds afterwards.
+fn configure(c: &mut Criterion) {
+    let mut group = c.benchmark_group("wasm_configure");
+    group.sample_size(10);
+    for bindings in [1_000usize, 10_000] {
+        let mut config = demo_plugin_config();
+        config["authorization"]["bundle"] = mesh_bundle(bindings);
+        let text = config.to_string();
+        let mut host = started(&config);
+        println!(
+            "wasm_configure/{bindings}: configuration {} KiB, linear memory {} KiB after one \
+             configure",
+            text.len() / 1024,
+            host.memory_bytes() / 1024
+        );
+        group.bench_function(format!("{bindings}"), |b| {
+            b.iter(|| {
+                let mut host = Host::new();
+                host.set_time(NOW);
+                assert!(host.start(&text));
+            })
+        });
+        assert!(host.configure(&text));
+        println!(
+            "wasm_configure/{bindings}: linear memory {} KiB after a second configure",
+            host.memory_bytes() / 1024
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, requests, configure);
 criterion_main!(benches);

@@ -17,6 +17,7 @@ pub mod bundle;
 pub mod config;
 pub mod decision;
 pub mod identity;
+pub mod json;
 pub mod rbac;
 pub mod remote;
 pub mod request_info;

@@ -23,6 +23,7 @@ pub use guardrails::{
 };
 pub use revocation::{IssuedBefore, RevocationList, Revocations};
 
+use crate::json;
 use crate::rbac::aggregation::resolve_aggregation;
 use crate::rbac::types::{ClusterRole, Role, RoleBinding, RBAC_API_VERSION};
 use crate::rbac::{Authorizer, RbacObjects};
@@ -223,7 +224,7 @@ impl BundleBuilder {
                     .to_owned();
                 match kind.as_str() {
                     BUNDLE_KIND => self.add_bundle_document(source, value),
-                    "List" => match serde_path_to_error::deserialize::<_, ListDocument>(value) {
+                    "List" => match json::from_value::<ListDocument>(&value) {
                         Ok(list) => {
                             for (i, item) in list.items.into_iter().enumerate() {
                                 self.add_document(&format!("{source}: items[{i}]"), item);
@@ -232,8 +233,8 @@ impl BundleBuilder {
                         Err(e) => self.errors.push(error(
                             source,
                             "List",
-                            &e.path().to_string(),
-                            e.inner().to_string(),
+                            e.field(),
+                            e.message.clone(),
                         )),
                     },
                     "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding" => {
@@ -277,15 +278,11 @@ impl BundleBuilder {
             self.declared_revisions
                 .push((source.to_owned(), declared, unstamped));
         }
-        let document = match serde_path_to_error::deserialize::<_, BundleDocument>(value) {
+        let document = match json::from_value::<BundleDocument>(&value) {
             Ok(document) => document,
             Err(e) => {
-                self.errors.push(error(
-                    source,
-                    BUNDLE_KIND,
-                    &e.path().to_string(),
-                    e.inner().to_string(),
-                ));
+                self.errors
+                    .push(error(source, BUNDLE_KIND, e.field(), e.message.clone()));
                 return;
             }
         };
@@ -368,16 +365,12 @@ impl BundleBuilder {
                 return;
             }
         }
-        let mut failed = |e: serde_path_to_error::Error<serde_json::Error>| {
-            self.errors.push(error(
-                source,
-                &object,
-                &e.path().to_string(),
-                e.inner().to_string(),
-            ));
+        let mut failed = |e: json::PathError| {
+            self.errors
+                .push(error(source, &object, e.field(), e.message.clone()));
         };
         let problems = match kind {
-            "Role" => match serde_path_to_error::deserialize::<_, Role>(value) {
+            "Role" => match json::from_value::<Role>(&value) {
                 Ok(mut role) => {
                     role.api_version = Some(RBAC_API_VERSION.into());
                     role.kind = Some(kind.into());
@@ -388,7 +381,7 @@ impl BundleBuilder {
                 }
                 Err(e) => return failed(e),
             },
-            "ClusterRole" => match serde_path_to_error::deserialize::<_, ClusterRole>(value) {
+            "ClusterRole" => match json::from_value::<ClusterRole>(&value) {
                 Ok(mut role) => {
                     role.api_version = Some(RBAC_API_VERSION.into());
                     role.kind = Some(kind.into());
@@ -399,7 +392,7 @@ impl BundleBuilder {
                 }
                 Err(e) => return failed(e),
             },
-            _ => match serde_path_to_error::deserialize::<_, RoleBinding>(value) {
+            _ => match json::from_value::<RoleBinding>(&value) {
                 Ok(mut binding) => {
                     binding.api_version = Some(RBAC_API_VERSION.into());
                     binding.kind = Some(kind.into());

@@ -79,8 +79,8 @@ pub(crate) fn read_bundle(
 
 /// Reads a guardrails file (the `guardrails` block of a bundle, on its own).
 pub(crate) fn read_guardrails(path: &str) -> Result<Guardrails, Failure> {
-    serde_path_to_error::deserialize(read_document(path)?)
-        .map_err(|e| Failure(format!("{path}: {}: {}", e.path(), e.inner())))
+    meshguard::json::from_value(&read_document(path)?)
+        .map_err(|e| Failure(format!("{path}: {}: {}", e.field(), e.message)))
 }
 
 /// Reads and parses a plugin configuration file.

@@ -21,25 +21,12 @@ impl PluginConfig {
     /// Parses the plugin configuration from JSON. Unknown fields and wrong types are errors that
     /// name the field path (e.g. `authentication.jwt[0].issuer.audiences`).
     pub fn from_json(text: &str) -> Result<PluginConfig, ConfigError> {
-        let deserializer = &mut serde_json::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(deserializer).map_err(|e| {
-            let path = e.path().to_string();
-            ConfigError::new(
-                if path == "." { String::new() } else { path },
-                e.into_inner().to_string(),
-            )
-        })
+        crate::json::from_str(text).map_err(|e| ConfigError::new(e.path, e.message))
     }
 
     /// Parses the plugin configuration from an already-decoded JSON value (the CLI reads YAML
     /// into one).
     pub fn from_value(value: serde_json::Value) -> Result<PluginConfig, ConfigError> {
-        serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            ConfigError::new(
-                if path == "." { String::new() } else { path },
-                e.into_inner().to_string(),
-            )
-        })
+        crate::json::from_value(&value).map_err(|e| ConfigError::new(e.path, e.message))
     }
 }

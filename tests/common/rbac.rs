@@ -7,6 +7,7 @@ use meshguard::rbac::{
     Attributes, ClusterRole, ObjectMeta, PolicyRule, RbacObjects, Role, RoleBinding, RoleRef,
     Subject,
 };
+use serde_json::{json, Value};
 
 fn list(text: &str) -> Vec<String> {
     if text == "-" {
@@ -154,4 +155,34 @@ pub fn objects(
         role_bindings,
         cluster_role_bindings,
     }
+}
+
+/// A mesh-shaped bundle: `bindings` RoleBindings spread over 100 namespaces, each granting one
+/// of a few roles to one service account, plus two ClusterRoleBindings.
+pub fn mesh_bundle(bindings: usize) -> Value {
+    let mut items = vec![
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "reader"},
+               "rules": [{"apiGroups": [""], "resources": ["orders", "orders/items"], "verbs": ["get", "list"]}]}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "writer"},
+               "rules": [{"apiGroups": [""], "resources": ["charges"], "verbs": ["create"]},
+                         {"apiGroups": [""], "resources": ["refunds"], "verbs": ["create"], "resourceNames": ["main"]}]}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "health"},
+               "rules": [{"nonResourceURLs": ["/healthz"], "verbs": ["get"]}]}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "health"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "health"},
+               "subjects": [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "system:authenticated"}]}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "ops"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "writer"},
+               "subjects": [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "operators"}]}),
+    ];
+    for i in 0..bindings.saturating_sub(2) {
+        let role = if i % 2 == 0 { "reader" } else { "writer" };
+        items.push(json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": format!("b{i}"), "namespace": format!("ns{}", i % 100)},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"kind": "ServiceAccount", "name": format!("sa{i}"), "namespace": format!("client{}", i % 50)}],
+        }));
+    }
+    Value::Array(items)
 }

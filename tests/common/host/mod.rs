@@ -496,6 +496,13 @@ impl Host {
         self.configure(plugin_configuration)
     }
 
+    /// The size of the module's linear memory, in bytes (it only grows: the high-water mark).
+    pub fn memory_bytes(&mut self) -> usize {
+        self.instance
+            .get_memory(&mut self.store, "memory")
+            .map_or(0, |memory| memory.data_size(&self.store))
+    }
+
     /// A configuration update (`proxy_on_configure` again), as a new xDS push would do.
     pub fn configure(&mut self, plugin_configuration: &str) -> bool {
         self.configure_bytes(plugin_configuration.as_bytes())
