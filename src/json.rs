@@ -126,11 +126,11 @@ fn path_at(text: &str, end: usize) -> String {
                 }
                 if expecting_key {
                     if let Some(Frame::Object { key }) = stack.last_mut() {
-                        let raw = &text[start..(i + 1).min(bytes.len())];
-                        *key = Some(
-                            serde_json::from_str(raw)
-                                .unwrap_or_else(|_| raw.trim_matches('"').to_owned()),
-                        );
+                        // The key may be cut short mid-character where serde stopped.
+                        let raw = &bytes[start..(i + 1).min(bytes.len())];
+                        *key = Some(serde_json::from_slice(raw).unwrap_or_else(|_| {
+                            String::from_utf8_lossy(raw).trim_matches('"').to_owned()
+                        }));
                     }
                     expecting_key = false;
                 }
@@ -221,6 +221,7 @@ mod tests {
                 "{\n  \"items\": [\n    {\"name\": 1}\n  ]\n}",
                 "items[0].name",
             ),
+            (r#"{"items":[{"name":"a","c\u12é":1}]}"#, "items[0].c\\u12é"),
             (r#"{}"#, ""),
             (r#""x""#, ""),
             (r#"{"items":[]]"#, ""),
@@ -229,6 +230,18 @@ mod tests {
         for (text, path) in cases {
             assert_eq!(fails(text).path, path, "{text}");
         }
+    }
+
+    #[test]
+    fn a_position_inside_a_character_is_no_panic() {
+        // "é" is two bytes: stop after the first.
+        assert_eq!(path_at("{\"k\":{\"é\":1}}", 8), "k.\u{fffd}");
+        let text = r#"{"ké\"y":[{"né":"vé\u00e9"},["x",{"a\\":1}]],"z":{}}"#;
+        for end in 0..=text.len() + 1 {
+            let _ = path_at(text, end);
+        }
+        assert_eq!(offset("é", 1, 1), Some(1));
+        assert_eq!(offset("a\nb", 3, 1), None);
     }
 
     #[test]
