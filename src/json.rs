@@ -17,7 +17,7 @@ use serde_json::Value;
 pub struct PathError {
     /// The field at fault, `a.b[2].c`; empty for the document as a whole.
     pub path: String,
-    /// What is wrong, without serde's line and column.
+    /// What is wrong; serde's line and column only when the text is not JSON at all.
     pub message: String,
 }
 
@@ -35,12 +35,17 @@ impl PathError {
 /// Parses `text` as `T`.
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, PathError> {
     serde_json::from_str(text).map_err(|e| {
-        let position = format!(" at line {} column {}", e.line(), e.column());
+        // Text that is not JSON keeps serde's line and column: there is no field to name.
         let message = e.to_string();
-        let message = message
-            .strip_suffix(&position)
-            .unwrap_or(&message)
-            .to_owned();
+        let message = if e.is_data() {
+            let position = format!(" at line {} column {}", e.line(), e.column());
+            message
+                .strip_suffix(&position)
+                .unwrap_or(&message)
+                .to_owned()
+        } else {
+            message
+        };
         let path =
             offset(text, e.line(), e.column()).map_or_else(String::new, |at| path_at(text, at));
         PathError { path, message }
