@@ -13,7 +13,7 @@ use common::{authenticator, jwk, mint, standard_config, tamper, NOW};
 use meshguard::config::PluginConfig;
 use meshguard::decision::{Engine, HttpRequest};
 use meshguard::token::cache::digest;
-use meshguard::token::{CacheLimits, TokenCache, TokenStore, VerifiedToken};
+use meshguard::token::{Authenticator, TokenCache, TokenStore, VerifiedToken};
 use serde_json::{json, Value};
 
 /// A cache that counts full verifications (each one is put).
@@ -34,11 +34,12 @@ impl TokenStore for Counting {
     }
 }
 
-fn counting() -> Counting {
-    Counting {
-        cache: TokenCache::new(CacheLimits::default()),
-        verified: 0,
-    }
+/// The standard authenticator, and a store in which `token` has been verified once.
+fn warmed(token: &str) -> (Authenticator, Counting) {
+    let auth = authenticator(&standard_config());
+    let mut store = Counting::default();
+    auth.verify_cached(token, NOW, &mut store).unwrap();
+    (auth, store)
 }
 
 fn code<T>(result: Result<T, meshguard::token::AuthError>) -> Result<T, &'static str> {
@@ -48,7 +49,7 @@ fn code<T>(result: Result<T, meshguard::token::AuthError>) -> Result<T, &'static
 #[test]
 fn a_token_seen_before_is_not_verified_again() {
     let auth = authenticator(&standard_config());
-    let mut store = counting();
+    let mut store = Counting::default();
     let token = sa_token(sa("orders", "api"));
     let first = auth.verify_cached(&token, NOW, &mut store).unwrap();
     let second = auth.verify_cached(&token, NOW + 10, &mut store).unwrap();
@@ -64,10 +65,8 @@ fn a_token_seen_before_is_not_verified_again() {
 
 #[test]
 fn a_forged_payload_under_a_cached_signature_is_verified_and_refused() {
-    let auth = authenticator(&standard_config());
-    let mut store = counting();
     let token = sa_token(sa("orders", "api"));
-    auth.verify_cached(&token, NOW, &mut store).unwrap();
+    let (auth, mut store) = warmed(&token);
     let forged = tamper(&token, sa("kube-system", "admin"));
     assert_eq!(
         code(auth.verify_cached(&forged, NOW, &mut store)),
@@ -78,11 +77,9 @@ fn a_forged_payload_under_a_cached_signature_is_verified_and_refused() {
 
 #[test]
 fn time_claims_are_checked_on_every_use() {
-    let auth = authenticator(&standard_config());
-    let mut store = counting();
     let claims = sa("orders", "api");
     let token = sa_token(common::scenarios::with(claims, json!({"nbf": NOW + 30})));
-    auth.verify_cached(&token, NOW, &mut store).unwrap();
+    let (auth, mut store) = warmed(&token);
     // Another worker whose clock is behind: the cached entry is found, and its time claims
     // refuse it as a full verification would.
     assert_eq!(
@@ -103,10 +100,8 @@ fn time_claims_are_checked_on_every_use() {
 #[test]
 fn an_entry_never_outlives_the_key_that_verified_it() {
     let config = standard_config();
-    let auth = authenticator(&config);
-    let mut store = counting();
     let token = sa_token(sa("orders", "api"));
-    auth.verify_cached(&token, NOW, &mut store).unwrap();
+    let (_, mut store) = warmed(&token);
 
     // The issuer's key set no longer holds rsa-1: the entry is not used.
     let mut rotated = config.clone();
@@ -124,10 +119,8 @@ fn an_entry_never_outlives_the_key_that_verified_it() {
 
 #[test]
 fn an_entry_made_for_one_issuer_never_serves_another() {
-    let auth = authenticator(&standard_config());
-    let mut store = counting();
     let token = sa_token(sa("orders", "api"));
-    auth.verify_cached(&token, NOW, &mut store).unwrap();
+    let (_, mut store) = warmed(&token);
     // The same entry under a configuration where issuer 0 is someone else.
     let mut other = standard_config();
     other["authentication"]["jwt"][0]["issuer"]["url"] = json!("https://other.example.com");
@@ -154,7 +147,7 @@ fn engine(bundle_changes: Value) -> Engine {
 fn a_revocation_applies_to_a_cached_token_at_once() {
     let before = engine(json!({}));
     let after = engine(json!({"revocations": {"tokenIds": ["frontend-web"]}}));
-    let mut store = counting();
+    let mut store = Counting::default();
     let headers = vec![(
         "authorization".to_owned(),
         format!("Bearer {}", sa_token(sa("frontend", "web"))),

@@ -74,20 +74,6 @@ impl Forwarding {
                 .is_some_and(|start| start.eq_ignore_ascii_case(&self.extra_header_prefix))
     }
 
-    /// The request headers, of those given, that [`must_remove`](Self::must_remove) names
-    /// (lowercase, each once). Headers the request does not carry are not listed: removing
-    /// them would change nothing and cost the proxy a call each.
-    pub fn headers_to_remove<K: AsRef<str>, V>(&self, headers: &[(K, V)]) -> Vec<String> {
-        let mut remove = Vec::new();
-        for (name, _) in headers {
-            let name = name.as_ref();
-            if self.must_remove(name) {
-                push_lowercase(&mut remove, name);
-            }
-        }
-        remove
-    }
-
     /// What an allowed request carries upstream: the identity headers, then the decision
     /// header if one is configured.
     pub fn allowed_headers(&self, user: &UserInfo) -> Arc<[(String, String)]> {

@@ -90,7 +90,7 @@ fn apply(metrics: &RefCell<Metrics>, verdict: &Verdict) -> Action {
     {
         let mut metrics = metrics.borrow_mut();
         metrics.add_hot(Hot::Requests, 1);
-        metrics.count_decision(record.decision, record.reason);
+        metrics.count_decision(record);
     }
     // Denies at info, allows at debug (as Envoy's RBAC filter does): at the default info
     // level a busy proxy writes no line per allowed request, and the line is built only when

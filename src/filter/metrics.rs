@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 
+use crate::decision::DecisionRecord;
 use crate::remote::FetchError;
 use crate::token::AuthError;
 
@@ -122,52 +123,33 @@ impl Metrics {
             return;
         }
         let slot = hot as usize;
-        let id = match self.hot[slot] {
-            Some(id) => Some(id),
-            None => {
-                let id = self.id(hot.name(), MetricType::Counter);
-                self.hot[slot] = id;
-                id
-            }
-        };
-        if let Some(id) = id {
-            let _ = hostcalls::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
+        if self.hot[slot].is_none() {
+            self.hot[slot] = self.id(hot.name(), MetricType::Counter);
         }
+        bump(self.hot[slot], n);
     }
 
-    /// Counts a decision: `meshguard.decision.<decision>.<reason>`.
-    pub(crate) fn count_decision(&mut self, decision: &'static str, reason: &'static str) {
-        let id = match self.decisions.get(&(decision, reason)) {
+    /// Counts a decision under [`DecisionRecord::metric_name`], its id kept by (decision,
+    /// reason) so that no name is formatted per request.
+    pub(crate) fn count_decision(&mut self, record: &DecisionRecord) {
+        let key = (record.decision, record.reason);
+        let id = match self.decisions.get(&key) {
             Some(id) => Some(*id),
             None => {
-                let id = self.id(
-                    &format!("meshguard.decision.{decision}.{reason}"),
-                    MetricType::Counter,
-                );
+                let id = self.id(&record.metric_name(), MetricType::Counter);
                 if let Some(id) = id {
-                    self.decisions.insert((decision, reason), id);
+                    self.decisions.insert(key, id);
                 }
                 id
             }
         };
-        if let Some(id) = id {
-            let _ = hostcalls::increment_metric(id, 1);
-        }
+        bump(id, 1);
     }
 
     /// Adds one to a counter (defining it on first use).
     pub(crate) fn increment(&mut self, name: &str) {
-        self.add(name, 1);
-    }
-
-    /// Adds `n` to a counter (defining it on first use).
-    pub(crate) fn add(&mut self, name: &str, n: u64) {
-        if n == 0 {
-            return;
-        }
-        if let Some(id) = self.id(name, MetricType::Counter) {
-            let _ = hostcalls::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
-        }
+        let id = self.id(name, MetricType::Counter);
+        bump(id, 1);
     }
 
     /// Sets a gauge (defining it on first use).
@@ -175,5 +157,12 @@ impl Metrics {
         if let Some(id) = self.id(name, MetricType::Gauge) {
             let _ = hostcalls::record_metric(id, value);
         }
+    }
+}
+
+/// Adds `n` to the counter `id`, if it was defined.
+fn bump(id: Option<u32>, n: u64) {
+    if let Some(id) = id {
+        let _ = hostcalls::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
     }
 }

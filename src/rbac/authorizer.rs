@@ -82,11 +82,7 @@ impl fmt::Display for AllowSource {
 /// `User "alice"`, `Group "ops"`, `ServiceAccount "api/orders"`.
 pub fn describe_subject(subject: &Subject, binding_namespace: &str) -> String {
     if subject.kind == "ServiceAccount" {
-        let namespace = if subject.namespace.is_empty() {
-            binding_namespace
-        } else {
-            &subject.namespace
-        };
+        let namespace = subject_namespace(subject, binding_namespace);
         format!(
             "{} {:?}",
             subject.kind,
@@ -137,14 +133,20 @@ pub fn applies_to_user(user: &UserInfo, subject: &Subject, namespace: &str) -> b
     }
 }
 
-/// Whether `username` is the one a ServiceAccount subject stands for (compared in place: this
-/// runs for every candidate binding of every request).
-fn is_service_account(username: &str, subject: &Subject, binding_namespace: &str) -> bool {
-    let namespace = if subject.namespace.is_empty() {
+/// The namespace a ServiceAccount subject lives in: its own, or else the binding's (empty for
+/// a ClusterRoleBinding subject without one).
+fn subject_namespace<'a>(subject: &'a Subject, binding_namespace: &'a str) -> &'a str {
+    if subject.namespace.is_empty() {
         binding_namespace
     } else {
         &subject.namespace
-    };
+    }
+}
+
+/// Whether `username` is the one a ServiceAccount subject stands for (compared in place: this
+/// runs for every candidate binding of every request).
+fn is_service_account(username: &str, subject: &Subject, binding_namespace: &str) -> bool {
+    let namespace = subject_namespace(subject, binding_namespace);
     !namespace.is_empty()
         && username
             .strip_prefix(SERVICE_ACCOUNT_USER_PREFIX)
@@ -156,11 +158,7 @@ fn is_service_account(username: &str, subject: &Subject, binding_namespace: &str
 /// The username a ServiceAccount subject stands for, if it has a namespace (its own, or the
 /// binding's).
 fn service_account_username(subject: &Subject, binding_namespace: &str) -> Option<String> {
-    let namespace = if subject.namespace.is_empty() {
-        binding_namespace
-    } else {
-        &subject.namespace
-    };
+    let namespace = subject_namespace(subject, binding_namespace);
     (!namespace.is_empty())
         .then(|| format!("{SERVICE_ACCOUNT_USER_PREFIX}{namespace}:{}", subject.name))
 }

@@ -44,14 +44,20 @@ pub struct UnverifiedToken<'t> {
     pub signature: Vec<u8>,
 }
 
-/// Splits and decodes a compact JWS. `max_bytes` bounds the token before anything is parsed.
-pub fn decode(raw: &str, max_bytes: usize) -> Result<UnverifiedToken<'_>, AuthError> {
+/// Refuses a token longer than `max_bytes`, before anything looks at it.
+pub fn check_size(raw: &str, max_bytes: usize) -> Result<(), AuthError> {
     if raw.len() > max_bytes {
         return Err(AuthError::TokenTooLarge {
             size: raw.len(),
             limit: max_bytes,
         });
     }
+    Ok(())
+}
+
+/// Splits and decodes a compact JWS. `max_bytes` bounds the token before anything is parsed.
+pub fn decode(raw: &str, max_bytes: usize) -> Result<UnverifiedToken<'_>, AuthError> {
+    check_size(raw, max_bytes)?;
     let mut parts = raw.split('.');
     let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())

@@ -192,12 +192,8 @@ impl Authenticator {
     where
         S: TokenStore + ?Sized,
     {
-        if token.len() > self.max_token_bytes {
-            return Err(AuthError::TokenTooLarge {
-                size: token.len(),
-                limit: self.max_token_bytes,
-            });
-        }
+        // Before the lookup: an oversized token is not even hashed.
+        jws::check_size(token, self.max_token_bytes)?;
         if let Some(cached) = store.get(token, now) {
             if let Some(issuer) = self.still_trusted(&cached) {
                 issuer.time.check(&cached.registered, now)?;
