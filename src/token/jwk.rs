@@ -1,5 +1,5 @@
 //! Verification keys from JWKS documents (RFC 7517/7518/8037) and PEM public keys, and the
-//! signature check itself (jwt-simple, pure Rust).
+//! signature check itself (ring; jwt-simple checks EC points and Ed25519 keys at load).
 //!
 //! Parsing is strict where it matters: a key of a supported type that is broken is an error
 //! naming the key, because a silently dropped key is an outage that shows up only when a token
@@ -10,13 +10,14 @@
 use std::fmt;
 use std::sync::Arc;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use jwt_simple::prelude::*;
 use ring::{hmac, signature};
 use serde_json::Value;
 
 use super::jws::UnverifiedToken;
+use super::spki::{self, PublicKeyDer};
 use super::{Algorithm, KeyFamily};
 
 /// Largest number of keys accepted in one key set.
@@ -36,8 +37,8 @@ impl fmt::Display for KeySetError {
 impl std::error::Error for KeySetError {}
 
 /// Key material, held in the form `ring` verifies with (see docs/performance.md for why ring
-/// and not jwt-simple's pure-Rust backends). jwt-simple still parses PEM and checks curve
-/// points when a key is loaded.
+/// and not jwt-simple's pure-Rust backends). jwt-simple checks EC points and Ed25519 keys when
+/// a key is loaded; PEM structure is read by [`spki`].
 enum Material {
     Rsa(RsaKey),
     P256(Vec<u8>),
@@ -456,31 +457,35 @@ fn hmac_keys(k: &[u8]) -> Material {
     }))
 }
 
-/// Splits PEM text into its blocks, each with its BEGIN and END lines.
-fn pem_blocks(text: &str) -> Result<Vec<String>, KeySetError> {
+/// One PEM block: its label and its base64 body.
+struct PemBlock {
+    label: String,
+    body: String,
+}
+
+/// Splits PEM text into its blocks.
+fn pem_blocks(text: &str) -> Result<Vec<PemBlock>, KeySetError> {
     let mut blocks = Vec::new();
-    let mut current: Option<(String, String)> = None;
+    let mut current: Option<PemBlock> = None;
     for line in text.lines().map(str::trim) {
         if let Some(label) = line
             .strip_prefix("-----BEGIN ")
             .and_then(|l| l.strip_suffix("-----"))
         {
-            current = Some((label.to_string(), format!("{line}\n")));
+            current = Some(PemBlock {
+                label: label.to_string(),
+                body: String::new(),
+            });
         } else if let Some(label) = line
             .strip_prefix("-----END ")
             .and_then(|l| l.strip_suffix("-----"))
         {
             match current.take() {
-                Some((open, mut block)) if open == label => {
-                    block.push_str(line);
-                    block.push('\n');
-                    blocks.push(block);
-                }
+                Some(block) if block.label == label => blocks.push(block),
                 _ => return Err(KeySetError(format!("PEM END {label:?} without its BEGIN"))),
             }
-        } else if let Some((_, block)) = current.as_mut() {
-            block.push_str(line);
-            block.push('\n');
+        } else if let Some(block) = current.as_mut() {
+            block.body.push_str(line);
         }
     }
     if current.is_some() {
@@ -489,44 +494,44 @@ fn pem_blocks(text: &str) -> Result<Vec<String>, KeySetError> {
     Ok(blocks)
 }
 
-fn parse_pem_block(block: &str) -> Result<VerificationKey, String> {
-    let key = |material| VerificationKey::new(None, None, material);
-    if block.starts_with("-----BEGIN CERTIFICATE-----") {
-        return Err(
-            "certificates are not supported: extract the public key with \
-                    `openssl x509 -pubkey -noout`"
-                .into(),
-        );
-    }
-    if block.starts_with("-----BEGIN RSA PUBLIC KEY-----")
-        || block.starts_with("-----BEGIN PUBLIC KEY-----")
-    {
-        if let Ok(rsa) = RS256PublicKey::from_pem(block) {
-            let c = rsa.to_components();
-            return rsa_keys(&c.n, &c.e).map(key);
+fn parse_pem_block(block: &PemBlock) -> Result<VerificationKey, String> {
+    let der = match block.label.as_str() {
+        "PUBLIC KEY" | "RSA PUBLIC KEY" => STANDARD
+            .decode(&block.body)
+            .map_err(|_| format!("the {:?} block is not base64", block.label))?,
+        "CERTIFICATE" => {
+            return Err(
+                "certificates are not supported: extract the public key with \
+                        `openssl x509 -pubkey -noout`"
+                    .into(),
+            )
         }
-        if let Ok(k) = ES256PublicKey::from_pem(block) {
-            return Ok(key(Material::P256(k.public_key().to_bytes_uncompressed())));
+        label => {
+            return Err(format!(
+                "{label:?} is not a public key (expected PUBLIC KEY or RSA PUBLIC KEY)"
+            ))
         }
-        if let Ok(k) = ES384PublicKey::from_pem(block) {
-            return Ok(key(Material::P384(k.public_key().to_bytes_uncompressed())));
-        }
-        if let Ok(k) = Ed25519PublicKey::from_pem(block) {
-            return ed25519_key(&k.to_bytes()).map(|k| key(Material::Ed25519(k)));
-        }
-        return Err(
-            "not an RSA (2048 to 4096 bits, e = 65537), P-256, P-384 or Ed25519 \
-                    public key"
-                .into(),
-        );
-    }
-    let label = block
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .trim_matches('-')
-        .trim_start_matches("BEGIN ");
-    Err(format!(
-        "{label:?} is not a public key (expected PUBLIC KEY or RSA PUBLIC KEY)"
-    ))
+    };
+    let parsed = if block.label == "RSA PUBLIC KEY" {
+        spki::rsa_public_key(&der)
+    } else {
+        spki::subject_public_key_info(&der)
+    }?;
+    let material = match parsed {
+        PublicKeyDer::Rsa { n, e } => rsa_keys(n, e)?,
+        PublicKeyDer::P256(point) => Material::P256(
+            ES256PublicKey::from_bytes(point)
+                .map_err(|_| "point is not on P-256")?
+                .public_key()
+                .to_bytes_uncompressed(),
+        ),
+        PublicKeyDer::P384(point) => Material::P384(
+            ES384PublicKey::from_bytes(point)
+                .map_err(|_| "point is not on P-384")?
+                .public_key()
+                .to_bytes_uncompressed(),
+        ),
+        PublicKeyDer::Ed25519(x) => Material::Ed25519(ed25519_key(x)?),
+    };
+    Ok(VerificationKey::new(None, None, material))
 }

@@ -14,6 +14,7 @@ pub mod jwk;
 pub mod jws;
 pub mod mint;
 pub mod source;
+mod spki;
 mod verify;
 
 pub use algorithm::{Algorithm, KeyFamily};
