@@ -34,32 +34,41 @@ impl PathError {
 
 /// Parses `text` as `T`.
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, PathError> {
-    serde_json::from_str(text).map_err(|e| {
-        // Text that is not JSON keeps serde's line and column: there is no field to name.
-        let message = e.to_string();
-        let message = if e.is_data() {
-            let position = format!(" at line {} column {}", e.line(), e.column());
-            message
-                .strip_suffix(&position)
-                .unwrap_or(&message)
-                .to_owned()
-        } else {
-            message
-        };
-        let path =
-            offset(text, e.line(), e.column()).map_or_else(String::new, |at| path_at(text, at));
-        PathError { path, message }
-    })
+    serde_json::from_str(text).map_err(|e| path_error(text, &e))
 }
 
 /// Parses an already-decoded document as `T` (through its text, so that there is one parser
 /// per type and errors carry a path).
 pub fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, PathError> {
-    let text = serde_json::to_string(value).map_err(|e| PathError {
+    from_str(&to_text(value)?)
+}
+
+// The two helpers below are kept out of line: the generic functions above have a copy per
+// type parsed, and these need only one.
+
+#[inline(never)]
+fn to_text(value: &Value) -> Result<String, PathError> {
+    serde_json::to_string(value).map_err(|e| PathError {
         path: String::new(),
         message: e.to_string(),
-    })?;
-    from_str(&text)
+    })
+}
+
+#[inline(never)]
+fn path_error(text: &str, e: &serde_json::Error) -> PathError {
+    // Text that is not JSON keeps serde's line and column: there is no field to name.
+    let message = e.to_string();
+    let message = if e.is_data() {
+        let position = format!(" at line {} column {}", e.line(), e.column());
+        message
+            .strip_suffix(&position)
+            .unwrap_or(&message)
+            .to_owned()
+    } else {
+        message
+    };
+    let path = offset(text, e.line(), e.column()).map_or_else(String::new, |at| path_at(text, at));
+    PathError { path, message }
 }
 
 /// The byte offset just past serde's 1-based (line, column); `None` when serde gave none.

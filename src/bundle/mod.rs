@@ -25,7 +25,9 @@ pub use revocation::{IssuedBefore, RevocationList, Revocations};
 
 use crate::json;
 use crate::rbac::aggregation::resolve_aggregation;
-use crate::rbac::types::{ClusterRole, Role, RoleBinding, RBAC_API_VERSION};
+use crate::rbac::types::{
+    name_order, ClusterRole, ObjectMeta, Role, RoleBinding, RBAC_API_VERSION,
+};
 use crate::rbac::{Authorizer, RbacObjects};
 
 /// `apiVersion` of bundle documents.
@@ -421,19 +423,10 @@ impl BundleBuilder {
             return Err(BundleErrors(self.errors));
         }
         let mut objects = self.objects;
-        let key = |namespace: &str, name: &str| (namespace.to_owned(), name.to_owned());
-        objects
-            .roles
-            .sort_by_key(|r| key(&r.metadata.namespace, &r.metadata.name));
-        objects
-            .cluster_roles
-            .sort_by_key(|r| key("", &r.metadata.name));
-        objects
-            .role_bindings
-            .sort_by_key(|r| key(&r.metadata.namespace, &r.metadata.name));
-        objects
-            .cluster_role_bindings
-            .sort_by_key(|r| key("", &r.metadata.name));
+        sort_by_name(&mut objects.roles, |r| &r.metadata);
+        sort_by_name(&mut objects.cluster_roles, |r| &r.metadata);
+        sort_by_name(&mut objects.role_bindings, |r| &r.metadata);
+        sort_by_name(&mut objects.cluster_role_bindings, |r| &r.metadata);
         resolve_aggregation(&mut objects.cluster_roles);
         let mut revocations = self.revocations;
         revocations.canonicalize();
@@ -542,6 +535,26 @@ impl BundleBuilder {
             }
         }
     }
+}
+
+/// Puts objects of one kind in canonical order: by namespace, then name (unique once
+/// `check_duplicates` has passed, so an unstable sort is deterministic). The indices are sorted
+/// rather than the objects, so that one copy of the sort serves every kind.
+fn sort_by_name<T>(items: &mut Vec<T>, meta: impl Fn(&T) -> &ObjectMeta) {
+    let keys: Vec<(&str, &str)> = items
+        .iter()
+        .map(|item| {
+            let meta = meta(item);
+            (meta.namespace.as_str(), meta.name.as_str())
+        })
+        .collect();
+    let order = name_order(&keys);
+    let mut slots: Vec<Option<T>> = items.drain(..).map(Some).collect();
+    items.extend(
+        order
+            .into_iter()
+            .filter_map(|i| slots.get_mut(i).and_then(Option::take)),
+    );
 }
 
 impl Bundle {

@@ -40,13 +40,14 @@ impl Revocations {
         self.token_ids.is_empty() && self.subjects.is_empty() && self.issued_before.is_empty()
     }
 
-    /// Sorted and deduplicated, for the canonical form.
+    /// Sorted and deduplicated, for the canonical form. Elements that compare equal are
+    /// identical (derived orders), so the smaller unstable sort gives the same result.
     pub(crate) fn canonicalize(&mut self) {
-        self.token_ids.sort();
+        self.token_ids.sort_unstable();
         self.token_ids.dedup();
-        self.subjects.sort();
+        self.subjects.sort_unstable();
         self.subjects.dedup();
-        self.issued_before.sort();
+        self.issued_before.sort_unstable();
         self.issued_before.dedup();
     }
 

@@ -7,17 +7,15 @@
 //! transitive result: we iterate to that fixed point.
 
 use super::selector::selector_matches;
-use super::types::{ClusterRole, PolicyRule};
+use super::types::{name_order, ClusterRole, PolicyRule};
 
 /// Fills in the rules of every aggregated ClusterRole.
 pub fn resolve_aggregation(cluster_roles: &mut [ClusterRole]) {
-    let mut by_name: Vec<usize> = (0..cluster_roles.len()).collect();
-    by_name.sort_by(|&a, &b| {
-        cluster_roles[a]
-            .metadata
-            .name
-            .cmp(&cluster_roles[b].metadata.name)
-    });
+    let names: Vec<(&str, &str)> = cluster_roles
+        .iter()
+        .map(|role| ("", role.metadata.name.as_str()))
+        .collect();
+    let by_name = name_order(&names);
     // Each pass can only add rules along one more link of a chain, so the number of roles
     // bounds the passes.
     for _ in 0..=cluster_roles.len() {

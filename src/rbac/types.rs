@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::Value;
 
 /// The API group of every RBAC object, and the `apiGroup` of User and Group subjects and of
 /// every `roleRef`.
@@ -22,6 +21,25 @@ where
     T: Deserialize<'de> + Default,
 {
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// The order of objects by (namespace, name): indices into `keys`. Shared by every kind of
+/// object (one copy of the sort in the filter, instead of one per element type).
+pub(crate) fn name_order(keys: &[(&str, &str)]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_unstable_by_key(|&i| keys[i]);
+    order
+}
+
+/// A metadata field the server sets, accepted so that stored objects load and otherwise
+/// skipped unread (`managedFields` can be most of an object: no JSON tree is built for it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Ignored;
+
+impl<'de> Deserialize<'de> for Ignored {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(deserializer).map(|_| Ignored)
+    }
 }
 
 /// The part of `metadata` that matters to RBAC.
@@ -42,29 +60,29 @@ pub struct ObjectMeta {
     )]
     pub labels: BTreeMap<String, String>,
     #[serde(default, skip_serializing)]
-    annotations: Option<Value>,
+    annotations: Ignored,
     #[serde(default, skip_serializing)]
-    uid: Option<Value>,
+    uid: Ignored,
     #[serde(default, skip_serializing)]
-    resource_version: Option<Value>,
+    resource_version: Ignored,
     #[serde(default, skip_serializing)]
-    generation: Option<Value>,
+    generation: Ignored,
     #[serde(default, skip_serializing)]
-    creation_timestamp: Option<Value>,
+    creation_timestamp: Ignored,
     #[serde(default, skip_serializing)]
-    deletion_timestamp: Option<Value>,
+    deletion_timestamp: Ignored,
     #[serde(default, skip_serializing)]
-    deletion_grace_period_seconds: Option<Value>,
+    deletion_grace_period_seconds: Ignored,
     #[serde(default, skip_serializing)]
-    managed_fields: Option<Value>,
+    managed_fields: Ignored,
     #[serde(default, skip_serializing)]
-    owner_references: Option<Value>,
+    owner_references: Ignored,
     #[serde(default, skip_serializing)]
-    finalizers: Option<Value>,
+    finalizers: Ignored,
     #[serde(default, skip_serializing)]
-    generate_name: Option<Value>,
+    generate_name: Ignored,
     #[serde(default, skip_serializing)]
-    self_link: Option<Value>,
+    self_link: Ignored,
 }
 
 impl ObjectMeta {

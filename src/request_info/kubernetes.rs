@@ -224,7 +224,7 @@ impl ListOptions {
 /// (`fields.ParseSelector` + `RequiresExactMatch`). `Err` for a selector that does not parse.
 fn field_selector_exact_name(selector: &str) -> Result<Option<String>, ()> {
     let mut terms = split_terms(selector);
-    terms.sort();
+    terms.sort_unstable();
     let mut name = None;
     for term in terms.iter().filter(|t| !t.is_empty()) {
         let (lhs, op, rhs) = split_term(term).ok_or(())?;
