@@ -274,8 +274,9 @@ def main():
         wasm = Path(args.wasm).resolve()
     else:
         print("building the filter ...", file=sys.stderr)
-        run(["cargo", "build", "--lib", "--release", "--locked", "--target", "wasm32-wasip1"], cwd=ROOT)
-        wasm = ROOT / "target/wasm32-wasip1/release/meshguard.wasm"
+        built = subprocess.run([str(ROOT / ".ci/filter")], check=True, text=True,
+                               stdout=subprocess.PIPE, cwd=ROOT).stdout.strip()
+        wasm = ROOT / built
     connections = [int(c) for c in args.connections.split(",")]
     now = int(time.time())
     results = []

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Packages a built meshguard.wasm as an OCI image Istio can pull, without Docker.
 
-    python3 istio/oci-image.py target/wasm32-wasip1/release/meshguard.wasm target/oci --tag 0.1.0
+    python3 istio/oci-image.py target/meshguard.wasm target/oci --tag 0.1.0
 
 writes an OCI image layout (oci-layout, index.json, blobs/sha256/...) holding one image in the
 "compat" variant of the Wasm image spec that Istio's WasmPlugin reads: a single tar+gzip layer

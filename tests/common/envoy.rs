@@ -295,7 +295,7 @@ pub fn envoy_yaml(upstream: u16, port: u16, admin: u16, config: &Value) -> Strin
                     .replace("port_value: 10000", &format!("port_value: {port}"))
                     .replace("port_value: 8080", &format!("port_value: {upstream}"))
                     .replace(
-                        "filename: target/wasm32-wasip1/release/meshguard.wasm",
+                        "filename: target/meshguard.wasm",
                         &format!("filename: {}", wasm.display()),
                     )
             }

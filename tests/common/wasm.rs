@@ -26,9 +26,10 @@ fn newest_source(dir: &Path) -> SystemTime {
     newest
 }
 
-/// The release `.wasm`, built here when missing or older than the sources, so a plain
-/// `cargo test` works on a fresh clone. `MESHGUARD_WASM=<file>` runs another build instead
-/// (e.g. to benchmark two builds against each other).
+/// The filter module as shipped (`.ci/filter`: the release build, then `wasm-opt`), built here
+/// when missing or older than the sources, so a plain `cargo test` works on a fresh clone.
+/// `MESHGUARD_WASM=<file>` runs another build instead (e.g. to benchmark two builds against
+/// each other).
 pub fn built_module() -> PathBuf {
     if let Some(wasm) = std::env::var_os("MESHGUARD_WASM") {
         return PathBuf::from(wasm);
@@ -37,24 +38,25 @@ pub fn built_module() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
-    let wasm = target.join("wasm32-wasip1/release/meshguard.wasm");
+    let wasm = target.join("meshguard.wasm");
     let sources = newest_source(&root.join("src"))
         .max(newest_source(&root.join("Cargo.toml")))
-        .max(newest_source(&root.join("Cargo.lock")));
+        .max(newest_source(&root.join("Cargo.lock")))
+        .max(newest_source(&root.join(".ci/filter")));
     let fresh = std::fs::metadata(&wasm)
         .and_then(|m| m.modified())
         .is_ok_and(|built| built >= sources);
     if !fresh {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
+        let output = Command::new("bash")
+            .arg(root.join(".ci/filter"))
             .current_dir(&root)
-            .args(["build", "--lib", "--release", "--target", "wasm32-wasip1"])
-            .status()
-            .expect("run cargo");
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .expect("run bash");
         assert!(
-            status.success(),
-            "building the filter failed; run `rustup target add wasm32-wasip1` and \
-             `cargo build --lib --release --target wasm32-wasip1` to see why"
+            output.status.success(),
+            "building the filter failed; run `.ci/filter` to see why (it needs \
+             `rustup target add wasm32-wasip1`, clang and Binaryen's wasm-opt)"
         );
     }
     wasm
