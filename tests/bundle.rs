@@ -96,6 +96,52 @@ fn the_same_policy_has_the_same_revision_whatever_its_shape_or_order() {
 }
 
 #[test]
+fn each_stamped_document_is_checked_against_its_own_content() {
+    // Two canonical bundles with their own revisions, and each edited after stamping.
+    let sa = |ns: &str| json!([{"kind": "ServiceAccount", "name": "web", "namespace": ns}]);
+    let canonical =
+        |value: Value| -> Value { serde_json::from_str(&load(value).to_canonical_json()).unwrap() };
+    let first = canonical(rb("orders", "a", "ClusterRole", "view", sa("frontend")));
+    let second = canonical(rb("billing", "b", "ClusterRole", "view", sa("frontend")));
+    let edit = |mut bundle: Value| {
+        bundle["roleBindings"][0]["subjects"][0]["name"] = json!("api");
+        bundle
+    };
+    let other = rb("shipping", "c", "ClusterRole", "view", sa("frontend"));
+
+    // Both intact, alone or together (in either order), or with another object.
+    load(first.clone());
+    load(json!([first, second]));
+    load(json!([second, first]));
+    load(json!([first, other]));
+
+    // The edited one is named, whether it is alone, first, last, or followed by an object.
+    for (documents, source) in [
+        (edit(first.clone()), "bundle: PolicyBundle: revision"),
+        (
+            json!([edit(first.clone()), second]),
+            "bundle[0]: PolicyBundle: revision",
+        ),
+        (
+            json!([first, edit(second.clone())]),
+            "bundle[1]: PolicyBundle: revision",
+        ),
+        (
+            json!([edit(first.clone()), other]),
+            "bundle[0]: PolicyBundle: revision",
+        ),
+    ] {
+        let message = refusal(documents);
+        assert!(message.contains(source), "{message}");
+        assert_eq!(
+            message.matches("revision: Invalid value").count(),
+            1,
+            "{message}"
+        );
+    }
+}
+
+#[test]
 fn every_validation_error_names_the_object_and_the_field() {
     let binding = |patch: Value| {
         let mut b = rb(

@@ -114,12 +114,18 @@ struct BundleDocument {
     kind: String,
     #[serde(default)]
     revision: Option<String>,
+    // The object lists: taken out of the document before this parse (see
+    // `add_bundle_document`); declared so that a value that is not a list is refused here.
+    #[allow(dead_code)]
     #[serde(default)]
     roles: Vec<Value>,
+    #[allow(dead_code)]
     #[serde(default)]
     cluster_roles: Vec<Value>,
+    #[allow(dead_code)]
     #[serde(default)]
     role_bindings: Vec<Value>,
+    #[allow(dead_code)]
     #[serde(default)]
     cluster_role_bindings: Vec<Value>,
     #[serde(default)]
@@ -166,7 +172,15 @@ pub struct BundleBuilder {
     revocations: Revocations,
     guardrails: Option<Guardrails>,
     guardrails_override: Option<Guardrails>,
+    /// Sources of content added so far: bundle documents, and objects outside one.
+    sources: usize,
+    /// The revision the first source declared, while it is the only source: the builder's
+    /// content is then that source's alone, so no copy of the document is kept to check it.
+    first_declared: Option<(String, String)>,
+    /// Revisions declared by later bundle documents, each with its document to build alone.
     declared_revisions: Vec<(String, String, Value)>,
+    /// Declared revisions that do not match their content.
+    revision_errors: Vec<BundleError>,
     errors: Vec<BundleError>,
 }
 
@@ -240,6 +254,7 @@ impl BundleBuilder {
                         )),
                     },
                     "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding" => {
+                        self.begin_source();
                         self.add_object(source, &kind, value);
                     }
                     "" => self.errors.push(error(
@@ -267,19 +282,41 @@ impl BundleBuilder {
         }
     }
 
-    fn add_bundle_document(&mut self, source: &str, value: Value) {
+    fn add_bundle_document(&mut self, source: &str, mut value: Value) {
+        self.begin_source();
         let declared = value
             .get("revision")
             .and_then(Value::as_str)
             .map(str::to_owned);
         if let Some(declared) = declared {
-            let mut unstamped = value.clone();
-            if let Some(map) = unstamped.as_object_mut() {
-                map.remove("revision");
+            if self.sources == 1 {
+                self.first_declared = Some((source.to_owned(), declared));
+            } else {
+                let mut unstamped = value.clone();
+                if let Some(map) = unstamped.as_object_mut() {
+                    map.remove("revision");
+                }
+                self.declared_revisions
+                    .push((source.to_owned(), declared, unstamped));
             }
-            self.declared_revisions
-                .push((source.to_owned(), declared, unstamped));
         }
+        // The object lists are taken out before the typed parse of the rest, which would
+        // otherwise copy them (as text, then as trees) only to hand them back.
+        let mut take = |field: &str| match value.as_object_mut().map(|map| map.remove(field)) {
+            Some(Some(Value::Array(items))) => items,
+            Some(Some(other)) => {
+                // Not a list: left for the typed parse to refuse with its field.
+                if let Some(map) = value.as_object_mut() {
+                    map.insert(field.to_owned(), other);
+                }
+                Vec::new()
+            }
+            _ => Vec::new(),
+        };
+        let roles = take("roles");
+        let cluster_roles = take("clusterRoles");
+        let role_bindings = take("roleBindings");
+        let cluster_role_bindings = take("clusterRoleBindings");
         let document = match json::from_value::<BundleDocument>(&value) {
             Ok(document) => document,
             Err(e) => {
@@ -301,13 +338,13 @@ impl BundleBuilder {
         }
         let _ = document.revision;
         let lists = [
-            ("Role", "roles", document.roles),
-            ("ClusterRole", "clusterRoles", document.cluster_roles),
-            ("RoleBinding", "roleBindings", document.role_bindings),
+            ("Role", "roles", roles),
+            ("ClusterRole", "clusterRoles", cluster_roles),
+            ("RoleBinding", "roleBindings", role_bindings),
             (
                 "ClusterRoleBinding",
                 "clusterRoleBindings",
-                document.cluster_role_bindings,
+                cluster_role_bindings,
             ),
         ];
         for (kind, field, items) in lists {
@@ -349,6 +386,23 @@ impl BundleBuilder {
             } else {
                 self.guardrails = Some(guardrails);
             }
+        }
+    }
+
+    /// Counts a new source of content. When a second one arrives, the first one's declared
+    /// revision is checked against the content so far, which is the first source's alone.
+    fn begin_source(&mut self) {
+        self.sources += 1;
+        if let Some((source, declared)) = self.first_declared.take() {
+            let alone = BundleBuilder {
+                objects: self.objects.clone(),
+                revocations: self.revocations.clone(),
+                guardrails: self.guardrails.clone(),
+                errors: self.errors.clone(),
+                ..BundleBuilder::default()
+            };
+            self.revision_errors
+                .extend(alone_revision_error(&source, &declared, alone));
         }
     }
 
@@ -439,23 +493,16 @@ impl BundleBuilder {
         };
         bundle.revision = bundle.compute_revision();
 
-        let mut errors = Vec::new();
+        // The first source's revision, checked when a second source arrived; or, when it is
+        // the only source, the bundle's own revision is that source's.
+        let mut errors = self.revision_errors;
+        if let Some((source, declared)) = &self.first_declared {
+            errors.extend(revision_error(source, declared, &bundle.revision));
+        }
         for (source, declared, unstamped) in self.declared_revisions {
             let mut alone = BundleBuilder::new();
             alone.add_document(&source, unstamped);
-            if let Ok(original) = alone.build_unchecked() {
-                if original.revision != declared {
-                    errors.push(error(
-                        &source,
-                        BUNDLE_KIND,
-                        "revision",
-                        format!(
-                            "Invalid value {declared:?}: the content's revision is {:?} (edited after `meshguard bundle build`?)",
-                            original.revision
-                        ),
-                    ));
-                }
-            }
+            errors.extend(alone_revision_error(&source, &declared, alone));
         }
         let guardrails = self
             .guardrails_override
@@ -483,6 +530,7 @@ impl BundleBuilder {
     /// Builds without revision or guardrail checks (to compute a document's own revision).
     fn build_unchecked(mut self) -> Result<Bundle, BundleErrors> {
         self.declared_revisions.clear();
+        self.first_declared = None;
         self.guardrails_override = Some(Guardrails {
             unauthenticated_writes: Some(Switch::default()),
             escalation_verbs: Some(Switch::default()),
@@ -555,6 +603,27 @@ fn sort_by_name<T>(items: &mut Vec<T>, meta: impl Fn(&T) -> &ObjectMeta) {
             .into_iter()
             .filter_map(|i| slots.get_mut(i).and_then(Option::take)),
     );
+}
+
+/// The error for a source whose content (`alone`) builds to another revision than the one it
+/// declared.
+fn alone_revision_error(source: &str, declared: &str, alone: BundleBuilder) -> Option<BundleError> {
+    let original = alone.build_unchecked().ok()?;
+    revision_error(source, declared, &original.revision)
+}
+
+/// The error for a declared revision that is not the content's, if it is not.
+fn revision_error(source: &str, declared: &str, actual: &str) -> Option<BundleError> {
+    (declared != actual).then(|| {
+        error(
+            source,
+            BUNDLE_KIND,
+            "revision",
+            format!(
+                "Invalid value {declared:?}: the content's revision is {actual:?} (edited after `meshguard bundle build`?)"
+            ),
+        )
+    })
 }
 
 impl Bundle {

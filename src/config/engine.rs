@@ -133,7 +133,9 @@ fn request_mapping(config: Option<&RequestMappingConfig>) -> Result<RequestMappe
 impl PluginConfig {
     /// Compiles the whole configuration for the filter: authentication, request mapping, the
     /// bundle (validated, guardrails checked), mode and forwarding. Any error names its field.
-    pub fn engine(&self) -> Result<Engine, ConfigError> {
+    pub fn engine(mut self) -> Result<Engine, ConfigError> {
+        // Taken, not copied: an inline bundle is most of a large configuration.
+        let inline_bundle = self.authorization.as_mut().and_then(|a| a.bundle.take());
         let authenticator = self.authenticator()?;
         let Some(authorization) = &self.authorization else {
             return Err(ConfigError::new(
@@ -143,7 +145,7 @@ impl PluginConfig {
             ));
         };
         let mapper = request_mapping(authorization.request_mapping.as_ref())?;
-        let (bundle, bundle_source) = match (&authorization.bundle, &authorization.bundle_source) {
+        let (bundle, bundle_source) = match (inline_bundle, &authorization.bundle_source) {
             (Some(_), Some(_)) => {
                 return Err(ConfigError::new(
                     "authorization.bundleSource",
@@ -158,7 +160,7 @@ impl PluginConfig {
             }
             (Some(inline), None) => (
                 Some(
-                    Bundle::from_value(inline.clone())
+                    Bundle::from_value(inline)
                         .map_err(|e| ConfigError::new("authorization.bundle", e.to_string()))?,
                 ),
                 None,
