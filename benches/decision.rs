@@ -34,12 +34,13 @@ fn decisions(c: &mut Criterion) {
     ];
     let mut group = c.benchmark_group("decision");
     for (alg, token, path) in &cases {
-        let headers = vec![
-            (":method".to_owned(), "GET".to_owned()),
-            (":path".to_owned(), (*path).to_owned()),
-            (":authority".to_owned(), "orders.orders.svc".to_owned()),
-            ("authorization".to_owned(), format!("Bearer {token}")),
-            ("user-agent".to_owned(), "bench".to_owned()),
+        let authorization = format!("Bearer {token}");
+        let headers = [
+            (":method", "GET"),
+            (":path", *path),
+            (":authority", "orders.orders.svc"),
+            ("authorization", authorization.as_str()),
+            ("user-agent", "bench"),
         ];
         let request = HttpRequest {
             method: "GET",

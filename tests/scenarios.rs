@@ -41,11 +41,15 @@ fn request_headers(scenario: &Scenario) -> Vec<(String, String)> {
 
 fn through_core(engine: &meshguard::decision::Engine, scenario: &Scenario) -> Outcome {
     let headers = request_headers(scenario);
+    let pairs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
     let verdict = engine.decide(
         &HttpRequest {
             method: scenario.method,
             target: &scenario.path,
-            headers: &headers,
+            headers: &pairs,
             proxy_namespace: "",
         },
         NOW,

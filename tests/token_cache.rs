@@ -148,10 +148,8 @@ fn a_revocation_applies_to_a_cached_token_at_once() {
     let before = engine(json!({}));
     let after = engine(json!({"revocations": {"tokenIds": ["frontend-web"]}}));
     let mut store = Counting::default();
-    let headers = vec![(
-        "authorization".to_owned(),
-        format!("Bearer {}", sa_token(sa("frontend", "web"))),
-    )];
+    let authorization = format!("Bearer {}", sa_token(sa("frontend", "web")));
+    let headers = [("authorization", authorization.as_str())];
     let request = HttpRequest {
         method: "GET",
         target: "/orders",

@@ -37,7 +37,7 @@ pub struct HttpRequest<'a> {
     /// `:path` (path and query).
     pub target: &'a str,
     /// Request headers (names in any case), pseudo-headers included or not.
-    pub headers: &'a [(String, String)],
+    pub headers: &'a [(&'a str, &'a str)],
     /// The namespace of the proxy's workload (node metadata), for `service` mapping.
     pub proxy_namespace: &'a str,
 }
@@ -378,7 +378,7 @@ impl Engine {
 
     /// A request refused before it could be examined, e.g. because a pseudo-header was not
     /// UTF-8: `request_rejected`, recorded, counted and (in dry-run) let through like any deny.
-    pub fn reject(&self, headers: &[(String, String)], message: &str) -> Verdict {
+    pub fn reject(&self, headers: &[(&str, &str)], message: &str) -> Verdict {
         let record = self.record();
         let remove_headers = self.headers_to_remove(headers);
         self.deny(
@@ -436,7 +436,7 @@ impl Engine {
 
     /// The request headers to remove before forwarding: identity headers the caller sent
     /// and, with `stripToken`, the headers tokens come from. Only headers present are named.
-    fn headers_to_remove(&self, headers: &[(String, String)]) -> Vec<String> {
+    fn headers_to_remove(&self, headers: &[(&str, &str)]) -> Vec<String> {
         let mut remove = Vec::new();
         for (name, _) in headers {
             let token_header = self.forwarding.strip_token

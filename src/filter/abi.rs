@@ -8,7 +8,15 @@ use proxy_wasm::types::LogLevel;
 extern "C" {
     fn proxy_get_log_level(return_level: *mut u32) -> u32;
     fn proxy_continue_stream(stream_type: u32) -> u32;
+    fn proxy_get_header_map_pairs(
+        map_type: u32,
+        return_data: *mut *mut u8,
+        return_size: *mut usize,
+    ) -> u32;
 }
+
+/// `MapType::HttpRequestHeaders` in the ABI.
+const HTTP_REQUEST_HEADERS: u32 = 0;
 
 /// `StreamType::HttpRequest` in the ABI.
 const HTTP_REQUEST_STREAM: u32 = 0;
@@ -34,4 +42,53 @@ pub(crate) fn resume_http_request() -> Result<(), u32> {
         0 => Ok(()),
         status => Err(status),
     }
+}
+
+/// The request headers as the host serialises them (`proxy_get_header_map_pairs`): one buffer,
+/// read in place by [`header_pairs`]. The SDK's reader copies every name and value into its
+/// own allocation and panics on a name that is not UTF-8 or a short buffer; this one does
+/// neither.
+pub(crate) fn request_header_bytes() -> Result<Vec<u8>, u32> {
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: the host writes a pointer and a length to the live locals given.
+    let status = unsafe { proxy_get_header_map_pairs(HTTP_REQUEST_HEADERS, &mut data, &mut size) };
+    if status != 0 {
+        return Err(status);
+    }
+    if data.is_null() {
+        return Ok(Vec::new());
+    }
+    // SAFETY: the host allocated `size` bytes for us through `proxy_on_memory_allocate`
+    // (the SDK's, a `Vec<u8>` of that capacity given up with `forget`), so the buffer is ours
+    // to own and free, exactly as the SDK's own `get_map_bytes` takes it.
+    Ok(unsafe { Vec::from_raw_parts(data, size, size) })
+}
+
+/// The (name, value) pairs of a serialised header map: a little-endian u32 count, then a
+/// (name length, value length) u32 pair per header, then each name and value followed by a
+/// NUL. `None` when the buffer is shorter than it says.
+pub(crate) fn header_pairs(bytes: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
+    if bytes.is_empty() {
+        return Some(Vec::new());
+    }
+    let word = |at: usize| -> Option<usize> {
+        let raw: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
+        usize::try_from(u32::from_le_bytes(raw)).ok()
+    };
+    let count = word(0)?;
+    let mut data = count.checked_mul(8)?.checked_add(4)?;
+    let mut pairs = Vec::with_capacity(count.min(bytes.len() / 10));
+    let mut take = |length: usize| -> Option<&[u8]> {
+        let end = data.checked_add(length)?;
+        let field = bytes.get(data..end)?;
+        data = end.checked_add(1)?;
+        Some(field)
+    };
+    for n in 0..count {
+        let name = take(word(4 + n * 8)?)?;
+        let value = take(word(8 + n * 8)?)?;
+        pairs.push((name, value));
+    }
+    Some(pairs)
 }

@@ -8,7 +8,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, LogLevel, MapType};
 
-use super::abi::log_enabled;
+use super::abi::{self, log_enabled};
 use super::log;
 use super::metrics::{Hot, Metrics};
 use super::worker::{Waiter, Worker, MAX_WAITERS};
@@ -34,31 +34,41 @@ impl Context for Http {
     }
 }
 
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
+fn header<'a>(headers: &[(&'a str, &'a str)], name: &str) -> &'a str {
     headers
         .iter()
-        .find(|(n, _)| n == name)
-        .map_or("", |(_, v)| v.as_str())
+        .find(|(n, _)| *n == name)
+        .map_or("", |(_, v)| v)
 }
 
-/// Header values as text, with the name of the first pseudo-header (`:path`, `:method`, ...)
-/// that was not UTF-8: such a request is refused, a path is never guessed at. Other values
-/// are converted lossily; a token damaged that way fails verification, it is never dropped.
-fn text_headers(raw: Vec<(String, Vec<u8>)>) -> (Vec<(String, String)>, Option<String>) {
-    let mut unreadable = None;
-    let headers = raw
-        .into_iter()
+/// The headers as text, read in place, when every name and value is UTF-8 (the common case:
+/// no copy).
+fn utf8_headers<'b>(pairs: &[(&'b [u8], &'b [u8])]) -> Option<Vec<(&'b str, &'b str)>> {
+    pairs
+        .iter()
         .map(|(name, value)| {
-            let text = match String::from_utf8(value) {
-                Ok(text) => text,
-                Err(e) => {
-                    if name.starts_with(':') && unreadable.is_none() {
-                        unreadable = Some(name.clone());
-                    }
-                    String::from_utf8_lossy(e.as_bytes()).into_owned()
-                }
-            };
-            (name, text)
+            Some((
+                std::str::from_utf8(name).ok()?,
+                std::str::from_utf8(value).ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// The headers converted lossily, with the name of the first pseudo-header (`:path`,
+/// `:method`, ...) that was not UTF-8: such a request is refused, a path is never guessed at.
+/// Other values damaged by the conversion fail verification; a token is never dropped.
+fn lossy_headers(pairs: &[(&[u8], &[u8])]) -> (Vec<(String, String)>, Option<String>) {
+    let mut unreadable = None;
+    let headers = pairs
+        .iter()
+        .map(|(name, value)| {
+            let name = String::from_utf8_lossy(name).into_owned();
+            if std::str::from_utf8(value).is_err() && name.starts_with(':') && unreadable.is_none()
+            {
+                unreadable = Some(name.clone());
+            }
+            (name, String::from_utf8_lossy(value).into_owned())
         })
         .collect();
     (headers, unreadable)
@@ -196,24 +206,45 @@ pub(crate) fn decide(
     };
     // Bytes, not strings: Envoy passes header values that are not UTF-8 (obs-text), and
     // the SDK's string variant panics on them, which would take the plugin down.
-    let headers = match hostcalls::get_map_bytes(MapType::HttpRequestHeaders) {
-        Ok(raw) => match text_headers(raw) {
-            (headers, None) => headers,
-            (headers, Some(name)) => {
-                let message = format!("request header {name} is not UTF-8");
-                apply(metrics, &engine.reject(&headers, &message));
-                return Outcome::Held;
-            }
-        },
+    let raw = match abi::request_header_bytes() {
+        Ok(raw) => raw,
         Err(status) => {
             log(
                 LogLevel::Error,
-                &format!("meshguard: request headers unreadable: {status:?}"),
+                &format!("meshguard: request headers unreadable: status {status}"),
             );
             respond(&decision::response::bad_request(
                 "request headers unreadable",
             ));
             return Outcome::Held;
+        }
+    };
+    let Some(pairs) = abi::header_pairs(&raw) else {
+        log(
+            LogLevel::Error,
+            "meshguard: request headers unreadable: the host's buffer is cut short",
+        );
+        respond(&decision::response::bad_request(
+            "request headers unreadable",
+        ));
+        return Outcome::Held;
+    };
+    let lossy;
+    let headers = match utf8_headers(&pairs) {
+        Some(headers) => headers,
+        None => {
+            let unreadable;
+            (lossy, unreadable) = lossy_headers(&pairs);
+            let headers: Vec<(&str, &str)> = lossy
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str()))
+                .collect();
+            if let Some(name) = unreadable {
+                let message = format!("request header {name} is not UTF-8");
+                apply(metrics, &engine.reject(&headers, &message));
+                return Outcome::Held;
+            }
+            headers
         }
     };
     let now = now_ms();
