@@ -35,6 +35,10 @@ fn started(config: &Value) -> Host {
     let mut host = Host::new();
     host.set_time(NOW);
     assert!(host.start(&config.to_string()), "{:?}", host.state().logs);
+    // Envoy's default log level (info), as in production: denies write a decision line,
+    // allows and bypasses do not (the harness's own default, trace, would build one for
+    // every request).
+    host.state_mut().log_level = 2;
     host
 }
 
