@@ -142,6 +142,18 @@ fn each_stamped_document_is_checked_against_its_own_content() {
 }
 
 #[test]
+fn an_object_list_that_is_not_a_list_is_refused_with_its_field() {
+    let message = refusal(json!({
+        "apiVersion": "meshguard.io/v1alpha1", "kind": "PolicyBundle",
+        "roles": "orders-reader", "roleBindings": [],
+    }));
+    assert!(
+        message.contains("PolicyBundle: roles: invalid type: string"),
+        "{message}"
+    );
+}
+
+#[test]
 fn every_validation_error_names_the_object_and_the_field() {
     let binding = |patch: Value| {
         let mut b = rb(

@@ -114,8 +114,8 @@ struct BundleDocument {
     kind: String,
     #[serde(default)]
     revision: Option<String>,
-    // The object lists: taken out of the document before this parse (see
-    // `add_bundle_document`); declared so that a value that is not a list is refused here.
+    // The object lists: emptied before this parse (see `add_bundle_document`); declared so
+    // that a value that is not a list is refused here.
     #[allow(dead_code)]
     #[serde(default)]
     roles: Vec<Value>,
@@ -300,17 +300,11 @@ impl BundleBuilder {
                     .push((source.to_owned(), declared, unstamped));
             }
         }
-        // The object lists are taken out before the typed parse of the rest, which would
-        // otherwise copy them (as text, then as trees) only to hand them back.
-        let mut take = |field: &str| match value.as_object_mut().map(|map| map.remove(field)) {
-            Some(Some(Value::Array(items))) => items,
-            Some(Some(other)) => {
-                // Not a list: left for the typed parse to refuse with its field.
-                if let Some(map) = value.as_object_mut() {
-                    map.insert(field.to_owned(), other);
-                }
-                Vec::new()
-            }
+        // The object lists are taken out (an empty list left in their place) before the typed
+        // parse of the rest, which would otherwise copy them only to hand them back. A value
+        // that is not a list stays, for that parse to refuse with its field.
+        let mut take = |field: &str| match value.get_mut(field) {
+            Some(Value::Array(items)) => std::mem::take(items),
             _ => Vec::new(),
         };
         let roles = take("roles");

@@ -78,6 +78,8 @@ pub(crate) fn header_pairs(bytes: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
     };
     let count = word(0)?;
     let mut data = count.checked_mul(8)?.checked_add(4)?;
+    // Each header takes at least 10 bytes (two lengths, two NULs): a count the buffer cannot
+    // hold reserves no more than the buffer could.
     let mut pairs = Vec::with_capacity(count.min(bytes.len() / 10));
     let mut take = |length: usize| -> Option<&[u8]> {
         let end = data.checked_add(length)?;

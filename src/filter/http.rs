@@ -206,28 +206,23 @@ pub(crate) fn decide(
     };
     // Bytes, not strings: Envoy passes header values that are not UTF-8 (obs-text), and
     // the SDK's string variant panics on them, which would take the plugin down.
-    let raw = match abi::request_header_bytes() {
-        Ok(raw) => raw,
-        Err(status) => {
+    let raw = abi::request_header_bytes();
+    let pairs = match &raw {
+        Ok(raw) => abi::header_pairs(raw).ok_or_else(|| "the host's buffer is cut short".into()),
+        Err(status) => Err(format!("status {status}")),
+    };
+    let pairs = match pairs {
+        Ok(pairs) => pairs,
+        Err(why) => {
             log(
                 LogLevel::Error,
-                &format!("meshguard: request headers unreadable: status {status}"),
+                &format!("meshguard: request headers unreadable: {why}"),
             );
             respond(&decision::response::bad_request(
                 "request headers unreadable",
             ));
             return Outcome::Held;
         }
-    };
-    let Some(pairs) = abi::header_pairs(&raw) else {
-        log(
-            LogLevel::Error,
-            "meshguard: request headers unreadable: the host's buffer is cut short",
-        );
-        respond(&decision::response::bad_request(
-            "request headers unreadable",
-        ));
-        return Outcome::Held;
     };
     let lossy;
     let headers = match utf8_headers(&pairs) {
