@@ -4,7 +4,9 @@
 //! its signature), for RS256, ES256, EdDSA and HS256 tokens (denied by RBAC), and for an
 //! allowed service-account token that carries identity headers upstream (allow-hit). The
 //! harness's own work (header maps, the ABI calls) is included in every figure, so "hit" is an
-//! upper bound of the filter's cost.
+//! upper bound of the filter's cost. Before the timings it prints, for the same scenarios, the
+//! WebAssembly operators one request executes (`wasm_operators/...`): the module's own work,
+//! exactly, free of the harness and of timing noise.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../tests/common/mod.rs"]
@@ -32,7 +34,10 @@ fn config(cache: Value) -> Value {
 }
 
 fn started(config: &Value) -> Host {
-    let mut host = Host::new();
+    start(Host::new(), config)
+}
+
+fn start(mut host: Host, config: &Value) -> Host {
     host.set_time(NOW);
     assert!(host.start(&config.to_string()), "{:?}", host.state().logs);
     // Envoy's default log level (info), as in production: denies write a decision line,
@@ -40,6 +45,36 @@ fn started(config: &Value) -> Host {
     // every request).
     host.state_mut().log_level = 2;
     host
+}
+
+/// WebAssembly operators one request executes (wasmtime fuel), after a first identical request
+/// has warmed the cache: the same count on every machine and every run, so a change to the
+/// module's work shows here even where timings drown it in noise.
+fn operators(tokens: &[(&str, String)]) {
+    let count = |config: &Value, path: &str, bearer: Option<&str>, status: u32| {
+        let mut host = start(Host::metered(), config);
+        let headers: Vec<(&str, &str)> = bearer.map(|b| ("authorization", b)).into_iter().collect();
+        assert_eq!(host.request("GET", path, &headers).status(), status);
+        let before = host.operators();
+        assert_eq!(host.request("GET", path, &headers).status(), status);
+        host.operators() - before
+    };
+    let hit = config(json!({}));
+    let miss = config(json!({"maxEntries": 0}));
+    println!(
+        "wasm_operators/bypass: {}",
+        count(&hit, "/livez", None, 200)
+    );
+    let bearer = format!("Bearer {}", sa_token(sa("frontend", "web")));
+    let allowed = count(&hit, "/orders/42", Some(&bearer), 200);
+    println!("wasm_operators/RS256/allow-hit: {allowed}");
+    for (name, config) in [("hit", &hit), ("miss", &miss)] {
+        for (alg, token) in tokens {
+            let bearer = format!("Bearer {token}");
+            let n = count(config, "/orders/42", Some(&bearer), 403);
+            println!("wasm_operators/{alg}/{name}: {n}");
+        }
+    }
 }
 
 fn requests(c: &mut Criterion) {
@@ -50,6 +85,7 @@ fn requests(c: &mut Criterion) {
         ("EdDSA", mint("ed25519", "EdDSA", None, claims.clone())),
         ("HS256", mint("hs256", "HS256", None, claims)),
     ];
+    operators(&tokens);
     let mut group = c.benchmark_group("wasm_request");
     // The floor: a bypass path goes through the filter (headers read, path normalised,
     // decision recorded) without a token or RBAC.

@@ -257,7 +257,7 @@ impl Engine {
     ) -> Verdict {
         let mut record = self.record();
         let remove_headers = self.headers_to_remove(request.headers);
-        let (raw_path, _) = path::split_target(request.target);
+        let (raw_path, query) = path::split_target(request.target);
         record.path = raw_path.to_owned();
         let normalized = match path::normalize_path(raw_path) {
             Ok(normalized) => normalized,
@@ -326,23 +326,24 @@ impl Engine {
         let user = caller.user();
         record.user.clone_from(&user.username);
 
-        let info =
-            match self
-                .mapper
-                .resolve(request.method, request.target, request.proxy_namespace)
-            {
-                Ok(info) => info,
-                Err(e @ (RequestError::Path(_) | RequestError::Unresolvable(_))) => {
-                    return self.deny(
-                        record,
-                        "request_rejected",
-                        response::bad_request(&e.to_string()),
-                        e.to_string(),
-                        remove_headers,
-                    );
-                }
-            };
-        let attributes = info.attributes();
+        let info = match self.mapper.resolve_normalized(
+            request.method,
+            &normalized,
+            query,
+            request.proxy_namespace,
+        ) {
+            Ok(info) => info,
+            Err(e @ (RequestError::Path(_) | RequestError::Unresolvable(_))) => {
+                return self.deny(
+                    record,
+                    "request_rejected",
+                    response::bad_request(&e.to_string()),
+                    e.to_string(),
+                    remove_headers,
+                );
+            }
+        };
+        let attributes = info.into_attributes();
         describe(&mut record, &attributes);
 
         match policy.authorizer.authorize(user, &attributes) {

@@ -61,12 +61,24 @@ impl RequestMapper {
     ) -> Result<RequestInfo, RequestError> {
         let (raw_path, query) = path::split_target(target);
         let path = path::normalize_path(raw_path).map_err(RequestError::Path)?;
+        self.resolve_normalized(method, &path, query, proxy_namespace)
+    }
+
+    /// [`resolve`](Self::resolve) for a path already normalised (`path::normalize_path`) and
+    /// its query: the filter normalises once, for the bypass paths and for this.
+    pub fn resolve_normalized(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        proxy_namespace: &str,
+    ) -> Result<RequestInfo, RequestError> {
         match self {
             RequestMapper::Kubernetes(mapping) => mapping
-                .resolve(method, &path, query)
+                .resolve(method, path, query)
                 .map_err(RequestError::Unresolvable),
             RequestMapper::Service(mapping) => {
-                Ok(mapping.resolve(method, &path, query, proxy_namespace))
+                Ok(mapping.resolve(method, path, query, proxy_namespace))
             }
         }
     }
@@ -74,16 +86,16 @@ impl RequestMapper {
 
 impl RequestInfo {
     /// The authorizer's view of the request.
-    pub fn attributes(&self) -> Attributes {
+    pub fn into_attributes(self) -> Attributes {
         Attributes {
             resource_request: self.is_resource_request,
-            verb: self.verb.clone(),
-            namespace: self.namespace.clone(),
-            api_group: self.api_group.clone(),
-            resource: self.resource.clone(),
-            subresource: self.subresource.clone(),
-            name: self.name.clone(),
-            path: self.path.clone(),
+            verb: self.verb,
+            namespace: self.namespace,
+            api_group: self.api_group,
+            resource: self.resource,
+            subresource: self.subresource,
+            name: self.name,
+            path: self.path,
         }
     }
 }

@@ -164,7 +164,7 @@ impl ServiceMapping {
         query: &str,
         proxy_namespace: &str,
     ) -> RequestInfo {
-        let non_resource = RequestInfo {
+        let non_resource = || RequestInfo {
             path: path.to_owned(),
             verb: method.to_ascii_lowercase(),
             ..RequestInfo::default()
@@ -176,7 +176,7 @@ impl ServiceMapping {
         });
         let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
         if listed || parts.is_empty() {
-            return non_resource;
+            return non_resource();
         }
         let mut info = RequestInfo {
             is_resource_request: true,
@@ -194,7 +194,7 @@ impl ServiceMapping {
             info.name = parts.get(1).map(|s| (*s).to_owned()).unwrap_or_default();
             info.subresource = parts.get(2).map(|s| (*s).to_owned()).unwrap_or_default();
         } else if !self.routes.iter().any(|r| r.matches(&parts, &mut info)) {
-            return non_resource;
+            return non_resource();
         }
         info.parts = parts.iter().map(|p| (*p).to_owned()).collect();
         if info.name.is_empty() && info.verb == "get" {

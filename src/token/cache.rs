@@ -16,7 +16,9 @@
 //! `exp` or `max_age`, whichever comes first. The filter puts a second level behind it,
 //! shared by Envoy's worker VMs, through [`TokenStore`].
 
+use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
@@ -141,17 +143,51 @@ impl Default for CacheLimits {
     }
 }
 
+/// How many bytes at the end of a token are hashed to find it in a [`TokenCache`].
+const HASHED_TAIL: usize = 32;
+
+/// Whether two tokens are the same, compared eight bytes at a time. Byte slices compare with
+/// `memcmp`, which in wasm is a loop over single bytes: for a 1 KB token that loop cost more
+/// than the rest of a cached decision.
+fn same_token(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
+    let words = |p: &[u8], q: &[u8]| {
+        <[u8; 8]>::try_from(p).map(u64::from_ne_bytes).ok()
+            == <[u8; 8]>::try_from(q).map(u64::from_ne_bytes).ok()
+    };
+    x.by_ref().zip(y.by_ref()).all(|(p, q)| words(p, q)) && x.remainder() == y.remainder()
+}
+
+#[derive(Debug)]
+struct Entry {
+    token: Arc<str>,
+    verified: Arc<VerifiedToken>,
+    /// Kept until then (Unix seconds).
+    until: u64,
+}
+
 /// A bounded in-memory cache of verified tokens.
 #[derive(Debug, Default)]
 pub struct TokenCache {
     limits: CacheLimits,
-    /// Keyed by the token itself: a hit costs a SipHash and a comparison, not a SHA-256 (which
-    /// costs about as much as the rest of a cached decision in wasm). The key is shared with
-    /// `order`, so a token is held once.
-    entries: HashMap<Arc<str>, (Arc<VerifiedToken>, u64)>,
-    /// Tokens in insertion order; may name entries already gone (dropped on expiry), and is
-    /// compacted when it grows past twice the bound.
-    order: VecDeque<Arc<str>>,
+    /// Picks a token's bucket from a keyed hash of its length and its last [`HASHED_TAIL`]
+    /// bytes (part of its signature, which tells tokens apart as well as the whole token would,
+    /// at a fraction of the cost of hashing ~1 KB in wasm). Within a bucket the whole token is
+    /// compared ([`same_token`]): a forged token that copies a cached one's tail finds that
+    /// bucket, matches no entry, and is verified. A hit costs this and a comparison, not a
+    /// SHA-256 (which costs about as much as the rest of a cached decision in wasm).
+    hasher: RandomState,
+    /// Entries by their bucket; a bucket almost always holds one.
+    entries: HashMap<u64, Vec<Entry>>,
+    len: usize,
+    /// Tokens in insertion order, with their bucket; may name entries already gone (dropped
+    /// on expiry), and is compacted when it grows past twice the bound. Shares each token
+    /// with its entry, so a token is held once.
+    order: VecDeque<(u64, Arc<str>)>,
 }
 
 impl TokenCache {
@@ -159,8 +195,7 @@ impl TokenCache {
     pub fn new(limits: CacheLimits) -> Self {
         TokenCache {
             limits,
-            entries: HashMap::new(),
-            order: VecDeque::new(),
+            ..TokenCache::default()
         }
     }
 
@@ -171,23 +206,57 @@ impl TokenCache {
 
     /// How many entries are kept.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.len
     }
 
     /// True when nothing is kept.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len == 0
     }
 
     /// Drops every entry.
     pub fn clear(&mut self) {
         self.entries.clear();
         self.order.clear();
+        self.len = 0;
+    }
+
+    fn bucket(&self, token: &str) -> u64 {
+        let bytes = token.as_bytes();
+        let mut hasher = self.hasher.build_hasher();
+        hasher.write_usize(bytes.len());
+        hasher.write(
+            bytes
+                .get(bytes.len().saturating_sub(HASHED_TAIL)..)
+                .unwrap_or_default(),
+        );
+        hasher.finish()
+    }
+
+    /// Removes the entry of `token` in `bucket`; whether there was one.
+    fn remove(&mut self, bucket: u64, token: &str) -> bool {
+        let Some(entries) = self.entries.get_mut(&bucket) else {
+            return false;
+        };
+        let before = entries.len();
+        entries.retain(|e| !same_token(&e.token, token));
+        let removed = before - entries.len();
+        if entries.is_empty() {
+            self.entries.remove(&bucket);
+        }
+        self.len -= removed;
+        removed > 0
+    }
+
+    fn contains(&self, bucket: u64, token: &str) -> bool {
+        self.entries
+            .get(&bucket)
+            .is_some_and(|entries| entries.iter().any(|e| same_token(&e.token, token)))
     }
 
     fn evict_one(&mut self) {
-        while let Some(oldest) = self.order.pop_front() {
-            if self.entries.remove(&oldest).is_some() {
+        while let Some((bucket, oldest)) = self.order.pop_front() {
+            if self.remove(bucket, &oldest) {
                 return;
             }
         }
@@ -196,11 +265,16 @@ impl TokenCache {
 
 impl TokenStore for TokenCache {
     fn get(&mut self, token: &str, now: u64) -> Option<Arc<VerifiedToken>> {
-        let (verified, until) = self.entries.get(token)?;
-        if now < *until {
-            return Some(Arc::clone(verified));
+        let bucket = self.bucket(token);
+        let entry = self
+            .entries
+            .get(&bucket)?
+            .iter()
+            .find(|e| same_token(&e.token, token))?;
+        if now < entry.until {
+            return Some(Arc::clone(&entry.verified));
         }
-        self.entries.remove(token);
+        self.remove(bucket, token);
         None
     }
 
@@ -212,19 +286,28 @@ impl TokenStore for TokenCache {
         if until <= now {
             return;
         }
-        if let Some(entry) = self.entries.get_mut(token) {
-            *entry = (verified, until);
+        let bucket = self.bucket(token);
+        let entries = self.entries.entry(bucket).or_default();
+        if let Some(entry) = entries.iter_mut().find(|e| same_token(&e.token, token)) {
+            entry.verified = verified;
+            entry.until = until;
         } else {
-            let key: Arc<str> = Arc::from(token);
-            self.entries.insert(Arc::clone(&key), (verified, until));
-            self.order.push_back(key);
-            if self.entries.len() > self.limits.max_entries {
+            let token: Arc<str> = Arc::from(token);
+            entries.push(Entry {
+                token: Arc::clone(&token),
+                verified,
+                until,
+            });
+            self.len += 1;
+            self.order.push_back((bucket, token));
+            if self.len > self.limits.max_entries {
                 self.evict_one();
             }
         }
         if self.order.len() > 2 * self.limits.max_entries {
-            let entries = &self.entries;
-            self.order.retain(|d| entries.contains_key(d));
+            let mut order = std::mem::take(&mut self.order);
+            order.retain(|(bucket, token)| self.contains(*bucket, token));
+            self.order = order;
         }
     }
 }
@@ -288,6 +371,45 @@ mod tests {
             assert!(c.order.len() <= 6);
         }
         assert_eq!(c.len(), 3);
+    }
+
+    #[test]
+    fn tokens_compare_whole_a_word_at_a_time() {
+        let base = "x".repeat(1_000) + "-signature-part-of-the-token-tail";
+        assert!(same_token(&base, &base.clone()));
+        for at in [0, 7, 8, 500, 1_020, base.len() - 1] {
+            let mut other = base.clone().into_bytes();
+            other[at] = b'y';
+            let other = String::from_utf8(other).unwrap_or_default();
+            assert!(!same_token(&base, &other), "differs at {at}");
+        }
+        assert!(!same_token(&base, &base[1..]));
+        assert!(!same_token("abc", "abd"), "in the remainder");
+        assert!(same_token("", ""));
+    }
+
+    #[test]
+    fn tokens_with_the_same_tail_are_different_entries() {
+        // Same length and the same last bytes: the same bucket, told apart in full.
+        let tail = "t".repeat(2 * HASHED_TAIL);
+        let (first, forged) = (format!("aaaa{tail}"), format!("bbbb{tail}"));
+        let mut c = cache(8);
+        c.put(&first, token("first", None), 0);
+        assert_eq!(c.bucket(&first), c.bucket(&forged));
+        assert!(
+            c.get(&forged, 1).is_none(),
+            "a forged head is not the cached token"
+        );
+        c.put(&forged, token("forged", None), 0);
+        assert_eq!(c.len(), 2);
+        let user = |t: &str, c: &mut TokenCache| c.get(t, 1).map(|v| v.user.username.clone());
+        assert_eq!(user(&first, &mut c).as_deref(), Some("first"));
+        assert_eq!(user(&forged, &mut c).as_deref(), Some("forged"));
+        // Expiry and eviction remove only the entry named.
+        c.put(&first, token("first", Some(5)), 0);
+        assert!(c.get(&first, 5).is_none());
+        assert_eq!(user(&forged, &mut c).as_deref(), Some("forged"));
+        assert_eq!(c.len(), 1);
     }
 
     #[test]

@@ -291,19 +291,29 @@ impl HostState {
     }
 }
 
+fn compile(metered: bool) -> (Engine, Module) {
+    let mut config = Config::new();
+    config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    config.consume_fuel(metered);
+    if std::env::var_os("MESHGUARD_PERFMAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
+    let engine = Engine::new(&config).expect("wasmtime engine");
+    let path = super::wasm::built_module();
+    let module = Module::from_file(&engine, &path).expect("compile the filter module");
+    (engine, module)
+}
+
 fn compiled() -> &'static (Engine, Module) {
     static MODULE: OnceLock<(Engine, Module)> = OnceLock::new();
-    MODULE.get_or_init(|| {
-        let mut config = Config::new();
-        config.cranelift_opt_level(wasmtime::OptLevel::Speed);
-        if std::env::var_os("MESHGUARD_PERFMAP").is_some() {
-            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
-        }
-        let engine = Engine::new(&config).expect("wasmtime engine");
-        let path = super::wasm::built_module();
-        let module = Module::from_file(&engine, &path).expect("compile the filter module");
-        (engine, module)
-    })
+    MODULE.get_or_init(|| compile(false))
+}
+
+/// The module compiled to count what it executes (wasmtime fuel: one unit per WebAssembly
+/// operator, bar a few free ones such as `nop` and `drop`).
+fn metered() -> &'static (Engine, Module) {
+    static MODULE: OnceLock<(Engine, Module)> = OnceLock::new();
+    MODULE.get_or_init(|| compile(true))
 }
 
 /// The pseudo-headers of a request to the `orders` service, then `headers` (names lowercased).
@@ -361,7 +371,20 @@ impl Host {
     /// Panics when the module imports something this host does not provide.
     pub fn new() -> Host {
         let (engine, module) = compiled();
-        Host::instantiate(engine, module)
+        Host::instantiate(engine, module, false)
+    }
+
+    /// A host whose module counts the WebAssembly operators it executes (see
+    /// [`operators`](Self::operators)): a deterministic measure of work, free of the timing
+    /// noise a shared machine adds, slower to run than [`new`](Self::new).
+    pub fn metered() -> Host {
+        let (engine, module) = metered();
+        Host::instantiate(engine, module, true)
+    }
+
+    /// WebAssembly operators executed so far (0 unless the host is [`metered`](Self::metered)).
+    pub fn operators(&self) -> u64 {
+        self.store.get_fuel().map_or(0, |left| u64::MAX - left)
     }
 
     /// A host for another module, given as WebAssembly text: to exercise host functions the
@@ -371,10 +394,10 @@ impl Host {
         let engine = ENGINE.get_or_init(Engine::default);
         let module = Module::new(engine, wat::parse_str(text).expect("valid WAT"))
             .expect("compile the module");
-        Host::instantiate(engine, &module)
+        Host::instantiate(engine, &module, false)
     }
 
-    fn instantiate(engine: &Engine, module: &Module) -> Host {
+    fn instantiate(engine: &Engine, module: &Module, metered: bool) -> Host {
         let mut linker = Linker::new(engine);
         abi::define(&mut linker).expect("define the proxy-wasm ABI");
         wasi::define(&mut linker).expect("define WASI");
@@ -387,6 +410,9 @@ impl Host {
                 ..HostState::default()
             },
         );
+        if metered {
+            store.set_fuel(u64::MAX).expect("fuel is enabled");
+        }
         let instance = linker
             .instantiate(&mut store, module)
             .unwrap_or_else(|e| panic!("instantiate the filter: {e:#}"));
