@@ -16,12 +16,14 @@ measured), and `wrk` on loopback. For RS256 (a Kubernetes service-account token)
   warm         meshguard, the same token on every request (verified-token cache hit)
   miss         meshguard, a distinct token per request (every request verifies a signature)
 
-Each run is bounded by --seconds (after a 1 s warm-up); the distinct tokens are minted before
-the runs (enough for the run; the script says if a run used one twice). Requires `wrk`
-(Debian package `wrk`) and the Python package `cryptography` (installed into .venv when
-missing). Prints a Markdown table and writes the figures as JSON.
+Each run is bounded by --seconds (after a 1 s warm-up). With --rounds N every variant runs N
+times, the variants taking turns (all their Envoys up at once), and the table gives medians: on a
+shared machine whose speed drifts, that compares the variants far better than one run each. The
+distinct tokens are minted before the runs (enough for every run; the table says if a run used
+one twice). Requires `wrk` (Debian package `wrk`) and the Python package `cryptography`
+(installed into .venv when missing). Prints a Markdown table and writes the figures as JSON.
 
-    python3 benches/envoy_load.py --seconds 5 --json target/envoy-load.json
+    python3 benches/envoy_load.py --seconds 2 --rounds 5 --connections 1 --json target/envoy-load.json
 """
 
 import argparse
@@ -31,6 +33,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -253,6 +256,14 @@ def wrk(port, tokens_file, connections, seconds, work, path=PATH):
             "non_2xx": int(non2xx.group(1)) if non2xx else 0}
 
 
+def median_of(runs):
+    """The median of each figure over the rounds; tokens count as reused if any round reused them."""
+    figures = {key: statistics.median(r[key] for r in runs) for key in ("rps", "p50_us", "p99_us", "cpu_us")}
+    figures["non_2xx"] = sum(r["non_2xx"] for r in runs)
+    figures["reused_tokens"] = any(r["reused_tokens"] for r in runs)
+    return figures
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5, help="length of each measured run (1..120)")
@@ -262,9 +273,13 @@ def main():
     parser.add_argument("--variants", default="none,wasm-noop,bypass,native,native-miss,warm,miss",
                         help="which variants to run, comma-separated ('none' always runs: it is the base)")
     parser.add_argument("--wasm", help="measure this filter instead of building the release .wasm")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="runs of every variant, interleaved (1..20); figures are medians")
     args = parser.parse_args()
     if not 1 <= args.seconds <= 120:
         raise SystemExit("--seconds must be 1..120")
+    if not 1 <= args.rounds <= 20:
+        raise SystemExit("--rounds must be 1..20")
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
     envoy = prerequisites()
@@ -288,54 +303,68 @@ def main():
             # sent twice; the table says if a run ran out.
             rates = {"native-miss": 8000, "miss": 3500 if alg == "RS256" else 2000}
             rates = {v: r for v, r in rates.items() if v in chosen}
-            need = [(v, c) for v in rates for c in connections]
-            count = 1 + sum(args.seconds * rates[v] for v, _ in need)
+            need = [(v, c, r) for v in rates for c in connections for r in range(args.rounds)]
+            count = 1 + sum(args.seconds * rates[v] for v, _, _ in need)
             print(f"minting {count} {alg} tokens ...", file=sys.stderr)
             tokens = mint_tokens(alg, count, now)
             one = work / f"{alg}-one.txt"
             one.write_text(tokens[0] + "\n")
             slices, start = {}, 1
-            for v, c in need:
+            for v, c, r in need:
                 size = args.seconds * rates[v]
-                slices[(v, c)] = (work / f"{alg}-{v}-{c}.txt", size)
-                slices[(v, c)][0].write_text("\n".join(tokens[start:start + size]) + "\n")
+                slices[(v, c, r)] = (work / f"{alg}-{v}-{c}-{r}.txt", size)
+                slices[(v, c, r)][0].write_text("\n".join(tokens[start:start + size]) + "\n")
                 start += size
 
             variants = [("native", native_filters(alg), False), ("native-miss", native_filters(alg), True),
                         ("warm", [meshguard_filter(wasm)], False), ("miss", [meshguard_filter(wasm)], True)]
+            # Each algorithm's variants are compared with a no-filter run of their own batch.
+            variants.insert(0, ("none", [], False))
             if not results:
-                variants[0:0] = [("none", [], False), ("bypass", [meshguard_filter(wasm)], False)]
+                variants.insert(1, ("bypass", [meshguard_filter(wasm)], False))
                 if shutil.which("wasm-as"):
                     noop = work / "noop.wasm"
                     run(["wasm-as", str(ROOT / "benches/noop.wat"), "-o", str(noop)])
                     variants.insert(1, ("wasm-noop", [meshguard_filter(noop, "")], False))
-            for name, filters, miss in variants:
-                if name not in chosen:
-                    continue
-                proxy = Envoy(envoy, work, filters)
-                path = "/livez" if name == "bypass" else PATH
-                try:
-                    for c in connections:
-                        wrk(proxy.port, one, c, 1, work, path)  # warm-up: JIT, connections, cache
-                        tokens_file, size = slices[(name, c)] if miss else (one, 1)
-                        cpu = proxy.cpu_seconds()
-                        figures = wrk(proxy.port, tokens_file, c, args.seconds, work, path)
-                        figures["cpu_us"] = (proxy.cpu_seconds() - cpu) * 1e6 / max(figures["requests"], 1)
-                        figures.update({"variant": name, "alg": "-" if name in ("none", "bypass", "wasm-noop") else alg,
-                                        "connections": c,
-                                        "reused_tokens": miss and figures["requests"] > size})
-                        results.append(figures)
-                        print(json.dumps(figures), file=sys.stderr)
-                    if name in ("warm", "miss"):
-                        stats = proxy.stats("meshguard.tokens")
+            # Every variant's Envoy runs at once (idle but for its turn) and the rounds
+            # interleave the variants, so a slow spell of a shared machine spreads over all of
+            # them instead of landing on one.
+            variants = [v for v in variants if v[0] in chosen]
+            proxies = {}
+            try:
+                for name, filters, _ in variants:
+                    proxies[name] = Envoy(envoy, work, filters)
+                for c in connections:
+                    runs = {name: [] for name, _, _ in variants}
+                    for name, _, _ in variants:
+                        path = "/livez" if name == "bypass" else PATH
+                        wrk(proxies[name].port, one, c, 1, work, path)  # warm-up: JIT, connections, cache
+                    for r in range(args.rounds):
+                        for name, _, miss in variants:
+                            proxy, path = proxies[name], "/livez" if name == "bypass" else PATH
+                            tokens_file, size = slices[(name, c, r)] if miss else (one, 1)
+                            cpu = proxy.cpu_seconds()
+                            figures = wrk(proxy.port, tokens_file, c, args.seconds, work, path)
+                            figures["cpu_us"] = (proxy.cpu_seconds() - cpu) * 1e6 / max(figures["requests"], 1)
+                            figures["reused_tokens"] = miss and figures["requests"] > size
+                            runs[name].append(figures)
+                            print(json.dumps({"variant": name, "alg": alg, "round": r, **figures}), file=sys.stderr)
+                    for name, _, _ in variants:
+                        results.append(median_of(runs[name]) | {
+                            "variant": name, "connections": c, "rounds": args.rounds, "batch": alg,
+                            "alg": "-" if name in ("bypass", "wasm-noop") else alg})
+                for name in ("warm", "miss"):
+                    if name in proxies:
+                        stats = proxies[name].stats("meshguard.tokens")
                         print(f"  {name} {alg}: " + " ".join(stats.split()), file=sys.stderr)
-                finally:
+            finally:
+                for proxy in proxies.values():
                     proxy.stop()
-    base = {c: next(r for r in results if r["variant"] == "none" and r["connections"] == c) for c in connections}
+    base = {(r["batch"], r["connections"]): r for r in results if r["variant"] == "none"}
     print("| alg | variant | conns | req/s | p50 µs | p99 µs | added p50 µs | req/s vs none | Envoy CPU µs/req | added CPU µs | non-2xx |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        b = base[r["connections"]]
+        b = base[(r["batch"], r["connections"])]
         added = r["p50_us"] - b["p50_us"]
         note = " (tokens reused)" if r["reused_tokens"] else ""
         print(f"| {r['alg']} | {r['variant']}{note} | {r['connections']} | {r['rps']:,.0f} | {r['p50_us']:.0f} | "
