@@ -474,6 +474,31 @@ fn config_render_refuses_what_the_filter_would_refuse_and_names_it() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.yaml") && err.contains("mode"), "{err}");
+
+    // The forwarding switches are booleans; rendered as given.
+    let demo = std::fs::read_to_string(root().join("policies/demo-config.yaml")).unwrap();
+    let switches = "forwarding:\n  identity: false\n  filterState: false\n";
+    let off = dir.join("off.yaml");
+    std::fs::write(&off, demo.replace("forwarding:\n", switches)).unwrap();
+    let out = meshguard(&["config", "render", off.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rendered: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rendered["forwarding"]["identity"], false);
+    assert_eq!(rendered["forwarding"]["filterState"], false);
+    let not_a_flag = dir.join("not-a-flag.yaml");
+    std::fs::write(
+        &not_a_flag,
+        demo.replace("forwarding:\n", "forwarding:\n  identity: \"no\"\n"),
+    )
+    .unwrap();
+    let out = meshguard(&["config", "render", not_a_flag.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("forwarding.identity"), "{err}");
 }
 
 #[test]

@@ -323,6 +323,39 @@ fn dry_run_lets_denied_requests_through_and_says_so() {
 }
 
 #[test]
+fn identity_headers_and_filter_state_can_be_turned_off() {
+    let Some(envoy_bin) = envoy_binary() else {
+        return;
+    };
+    let dir = temp_dir("no-identity");
+    let (_upstream, upstream_port) = start_upstream(&dir);
+    let mut config = demo_plugin_config();
+    config["forwarding"]["identity"] = json!(false);
+    config["forwarding"]["filterState"] = json!(false);
+    let envoy = start_envoy(&envoy_bin, &dir, upstream_port, &config);
+    let web = bearer(&sa_token(web_claims(now())));
+    let response = request(
+        envoy.port,
+        "GET",
+        "/orders/42",
+        &[("authorization", &web), ("x-remote-user", "system:admin")],
+    )
+    .unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(forwarded(&response, "x-meshguard-decision"), ["allow"]);
+    assert!(forwarded(&response, "x-remote-user").is_empty());
+    assert!(forwarded(&response, "x-remote-group").is_empty());
+    // The access log has no decision to print: Envoy writes "-" for filter state not set.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let line = "[access] GET /orders/42 200 decision=- user=-";
+    while !envoy.process.log_text().contains(line) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let log = envoy.process.log_text();
+    assert!(log.contains(line), "{log}");
+}
+
+#[test]
 fn envoy_refuses_a_bad_plugin_configuration() {
     let Some(envoy_bin) = envoy_binary() else {
         return;

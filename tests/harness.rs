@@ -89,6 +89,8 @@ fn a_bad_configuration_is_refused_with_the_field_named_and_requests_fail_closed(
     bad_mode["mode"] = json!("permissive");
     let mut bad_audiences = good.clone();
     bad_audiences["authentication"]["jwt"][0]["issuer"]["audiences"] = json!("meshguard");
+    let mut identity_not_a_flag = good.clone();
+    identity_not_a_flag["forwarding"]["identity"] = json!("no");
     let mut bad_bundle = good.clone();
     bad_bundle["authorization"]["bundle"] = json!([{"apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding", "metadata": {"name": "x"},
@@ -110,6 +112,11 @@ fn a_bad_configuration_is_refused_with_the_field_named_and_requests_fail_closed(
             "RoleBinding without a namespace",
             bad_bundle.to_string().into_bytes(),
             "namespace",
+        ),
+        (
+            "identity not a boolean",
+            identity_not_a_flag.to_string().into_bytes(),
+            "forwarding.identity",
         ),
         ("not JSON", b"authentication: {}".to_vec(), "line 1"),
         ("not UTF-8", vec![b'{', 0xff, b'}'], "UTF-8"),
@@ -395,6 +402,53 @@ fn forwarding_uses_the_configured_names_strips_forgeries_and_optionally_the_toke
     assert!(exchange.upstream_header("authorization").is_empty());
     // Not an identity header under this configuration: passed on as it came.
     assert_eq!(exchange.upstream_header("x-remote-user"), ["left alone"]);
+}
+
+#[test]
+fn identity_headers_and_filter_state_can_be_turned_off() {
+    let mut config = demo_plugin_config();
+    config["forwarding"] = json!({
+        "decisionHeader": "x-meshguard-decision",
+        "identity": false,
+        "filterState": false
+    });
+    let mut host = started(&config);
+    let auth = format!("Bearer {}", web());
+    let forged = [
+        ("authorization", auth.as_str()),
+        ("x-remote-user", "system:admin"),
+        ("x-remote-group", "system:masters"),
+        ("x-remote-extra-scopes", "everything"),
+    ];
+    let exchange = send(&mut host, "GET", "/orders/42", &forged);
+    assert_eq!(exchange.status(), 200);
+    assert_eq!(exchange.upstream_header("x-meshguard-decision"), ["allow"]);
+    for name in ["x-remote-user", "x-remote-group", "x-remote-extra-scopes"] {
+        assert!(
+            exchange.upstream_header(name).is_empty(),
+            "{name}: a forged identity is removed, none is added"
+        );
+    }
+    assert!(exchange
+        .upstream_headers
+        .iter()
+        .all(|(name, _)| !name.starts_with("x-remote-")));
+    let denied = send(&mut host, "DELETE", "/orders/42", &forged);
+    assert_eq!(denied.status(), 403);
+    assert!(host.state().property(&["meshguard_decision"]).is_none());
+    assert!(host.state().property(&["meshguard_user"]).is_none());
+    assert!(!host.state().calls.contains(&"proxy_set_property"));
+    // Both on by default.
+    let mut host = started(&demo_plugin_config());
+    let exchange = send(&mut host, "GET", "/orders/42", &forged);
+    assert_eq!(
+        exchange.upstream_header("x-remote-user"),
+        ["system:serviceaccount:frontend:web"]
+    );
+    assert_eq!(
+        host.state().property(&["meshguard_decision"]),
+        Some(b"allow".as_slice())
+    );
 }
 
 #[test]

@@ -42,6 +42,8 @@ fn forwarding(config: Option<&ForwardingConfig>) -> Result<Forwarding, ConfigErr
         forwarding.decision_header = Some(header_name("forwarding.decisionHeader", name)?);
     }
     forwarding.strip_token = config.strip_token;
+    forwarding.identity = config.identity.unwrap_or(true);
+    forwarding.filter_state = config.filter_state.unwrap_or(true);
     if forwarding.user_header == forwarding.group_header {
         return Err(ConfigError::new(
             "forwarding.groupHeader",

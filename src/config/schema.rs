@@ -75,6 +75,14 @@ pub struct ForwardingConfig {
     /// `dryRun` mode (where denied requests go through) and on allowed requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision_header: Option<String>,
+    /// Whether an allowed request carries the caller's identity upstream (user, group and
+    /// extra headers). Default true. Identity headers a caller sent are removed either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<bool>,
+    /// Whether each decision is left in the stream's filter state for access logs
+    /// (`wasm.meshguard_decision`, `wasm.meshguard_user`). Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_state: Option<bool>,
 }
 
 /// `authorization`.

@@ -26,6 +26,11 @@ pub struct Forwarding {
     pub strip_token: bool,
     /// Header carrying the decision upstream, if any (lowercase).
     pub decision_header: Option<String>,
+    /// Whether allowed requests carry the identity headers (the forged ones are removed
+    /// whatever this says).
+    pub identity: bool,
+    /// Whether the filter leaves each decision in the stream's filter state (access logs).
+    pub filter_state: bool,
 }
 
 impl Default for Forwarding {
@@ -36,6 +41,8 @@ impl Default for Forwarding {
             extra_header_prefix: "x-remote-extra-".to_owned(),
             strip_token: false,
             decision_header: None,
+            identity: true,
+            filter_state: true,
         }
     }
 }
@@ -74,10 +81,14 @@ impl Forwarding {
                 .is_some_and(|start| start.eq_ignore_ascii_case(&self.extra_header_prefix))
     }
 
-    /// What an allowed request carries upstream: the identity headers, then the decision
-    /// header if one is configured.
+    /// What an allowed request carries upstream: the identity headers (unless turned off),
+    /// then the decision header if one is configured.
     pub fn allowed_headers(&self, user: &UserInfo) -> Arc<[(String, String)]> {
-        let mut add = self.identity_headers(user);
+        let mut add = if self.identity {
+            self.identity_headers(user)
+        } else {
+            Vec::new()
+        };
         if let Some(header) = &self.decision_header {
             add.push((header.clone(), "allow".to_owned()));
         }
@@ -100,5 +111,36 @@ impl Forwarding {
             }
         }
         add
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_off_forwards_only_the_decision_and_still_removes_forgeries() {
+        let user = UserInfo {
+            username: "alice".into(),
+            groups: vec!["a".into(), "b".into()],
+            extra: [("scopes".to_owned(), vec!["x".to_owned()])].into(),
+            ..UserInfo::default()
+        };
+        let mut forwarding = Forwarding {
+            decision_header: Some("x-decision".into()),
+            ..Forwarding::default()
+        };
+        assert_eq!(forwarding.allowed_headers(&user).len(), 5);
+        forwarding.identity = false;
+        let headers = forwarding.allowed_headers(&user);
+        assert_eq!(&*headers, [("x-decision".to_owned(), "allow".to_owned())]);
+        for name in [
+            "X-Remote-User",
+            "x-remote-group",
+            "x-remote-extra-scopes",
+            "x-decision",
+        ] {
+            assert!(forwarding.must_remove(name), "{name}");
+        }
     }
 }

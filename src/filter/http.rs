@@ -95,7 +95,9 @@ fn respond(reply: &decision::LocalReply) -> Action {
     Action::Pause
 }
 
-fn apply(metrics: &RefCell<Metrics>, verdict: &Verdict) -> Action {
+/// Carries a verdict out: counts and logs it, leaves it in the stream's filter state for
+/// access logs (when `filter_state`), then forwards the request or answers it.
+fn apply(metrics: &RefCell<Metrics>, verdict: &Verdict, filter_state: bool) -> Action {
     let record = &verdict.record;
     {
         let mut metrics = metrics.borrow_mut();
@@ -114,12 +116,14 @@ fn apply(metrics: &RefCell<Metrics>, verdict: &Verdict) -> Action {
         let line = serde_json::to_string(record).unwrap_or_default();
         log(level, &format!("meshguard: decision {line}"));
     }
-    let _ = hostcalls::set_property(
-        vec!["meshguard_decision"],
-        Some(record.header_value().as_bytes()),
-    );
-    if !record.user.is_empty() {
-        let _ = hostcalls::set_property(vec!["meshguard_user"], Some(record.user.as_bytes()));
+    if filter_state {
+        let _ = hostcalls::set_property(
+            vec!["meshguard_decision"],
+            Some(record.header_value().as_bytes()),
+        );
+        if !record.user.is_empty() {
+            let _ = hostcalls::set_property(vec!["meshguard_user"], Some(record.user.as_bytes()));
+        }
     }
     match &verdict.action {
         decision::Action::Respond(reply) => respond(reply),
@@ -236,7 +240,11 @@ pub(crate) fn decide(
                 .collect();
             if let Some(name) = unreadable {
                 let message = format!("request header {name} is not UTF-8");
-                apply(metrics, &engine.reject(&headers, &message));
+                apply(
+                    metrics,
+                    &engine.reject(&headers, &message),
+                    engine.forwarding.filter_state,
+                );
                 return Outcome::Held;
             }
             headers
@@ -270,7 +278,7 @@ pub(crate) fn decide(
                 .increment("meshguard.requests.wait_expired");
         }
     }
-    match apply(metrics, &verdict) {
+    match apply(metrics, &verdict, engine.forwarding.filter_state) {
         Action::Continue => Outcome::Continue,
         _ => Outcome::Held,
     }
