@@ -330,6 +330,7 @@ def main():
             # interleave the variants, so a slow spell of a shared machine spreads over all of
             # them instead of landing on one.
             variants = [v for v in variants if v[0] in chosen]
+            paths = {name: "/livez" if name == "bypass" else PATH for name, _, _ in variants}
             proxies = {}
             try:
                 for name, filters, _ in variants:
@@ -337,14 +338,13 @@ def main():
                 for c in connections:
                     runs = {name: [] for name, _, _ in variants}
                     for name, _, _ in variants:
-                        path = "/livez" if name == "bypass" else PATH
-                        wrk(proxies[name].port, one, c, 1, work, path)  # warm-up: JIT, connections, cache
+                        wrk(proxies[name].port, one, c, 1, work, paths[name])  # warm-up: JIT, connections, cache
                     for r in range(args.rounds):
                         for name, _, miss in variants:
-                            proxy, path = proxies[name], "/livez" if name == "bypass" else PATH
+                            proxy = proxies[name]
                             tokens_file, size = slices[(name, c, r)] if miss else (one, 1)
                             cpu = proxy.cpu_seconds()
-                            figures = wrk(proxy.port, tokens_file, c, args.seconds, work, path)
+                            figures = wrk(proxy.port, tokens_file, c, args.seconds, work, paths[name])
                             figures["cpu_us"] = (proxy.cpu_seconds() - cpu) * 1e6 / max(figures["requests"], 1)
                             figures["reused_tokens"] = miss and figures["requests"] > size
                             runs[name].append(figures)

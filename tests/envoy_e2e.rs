@@ -39,6 +39,19 @@ fn bob_token(now: u64) -> String {
     )
 }
 
+/// The shipped Envoy config in front of the echo upstream, running the demo plugin configuration
+/// as `change` leaves it; `None` when Envoy is not installed (see `envoy_binary`). The upstream
+/// process lives as long as the first value.
+fn demo_behind_envoy(name: &str, change: impl FnOnce(&mut Value)) -> Option<(Process, Envoy)> {
+    let envoy_bin = envoy_binary()?;
+    let dir = temp_dir(name);
+    let (upstream, upstream_port) = start_upstream(&dir);
+    let mut config = demo_plugin_config();
+    change(&mut config);
+    let envoy = start_envoy(&envoy_bin, &dir, upstream_port, &config);
+    Some((upstream, envoy))
+}
+
 fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
@@ -56,12 +69,9 @@ fn forwarded(response: &Response, name: &str) -> Vec<String> {
 
 #[test]
 fn real_envoy_allows_rejects_and_forbids_as_the_policy_says() {
-    let Some(envoy_bin) = envoy_binary() else {
+    let Some((_upstream, mut envoy)) = demo_behind_envoy("enforce", |_| {}) else {
         return;
     };
-    let dir = temp_dir("enforce");
-    let (_upstream, upstream_port) = start_upstream(&dir);
-    let mut envoy = start_envoy(&envoy_bin, &dir, upstream_port, &demo_plugin_config());
     let port = envoy.port;
     let now = now();
     let web = sa_token(web_claims(now));
@@ -277,14 +287,11 @@ fn real_envoy_allows_rejects_and_forbids_as_the_policy_says() {
 
 #[test]
 fn dry_run_lets_denied_requests_through_and_says_so() {
-    let Some(envoy_bin) = envoy_binary() else {
+    let Some((_upstream, envoy)) = demo_behind_envoy("dry-run", |config| {
+        config["mode"] = json!("dryRun");
+    }) else {
         return;
     };
-    let dir = temp_dir("dry-run");
-    let (_upstream, upstream_port) = start_upstream(&dir);
-    let mut config = demo_plugin_config();
-    config["mode"] = json!("dryRun");
-    let envoy = start_envoy(&envoy_bin, &dir, upstream_port, &config);
     let web = bearer(&sa_token(web_claims(now())));
     let response = request(
         envoy.port,
@@ -324,15 +331,12 @@ fn dry_run_lets_denied_requests_through_and_says_so() {
 
 #[test]
 fn identity_headers_and_filter_state_can_be_turned_off() {
-    let Some(envoy_bin) = envoy_binary() else {
+    let Some((_upstream, envoy)) = demo_behind_envoy("no-identity", |config| {
+        config["forwarding"]["identity"] = json!(false);
+        config["forwarding"]["filterState"] = json!(false);
+    }) else {
         return;
     };
-    let dir = temp_dir("no-identity");
-    let (_upstream, upstream_port) = start_upstream(&dir);
-    let mut config = demo_plugin_config();
-    config["forwarding"]["identity"] = json!(false);
-    config["forwarding"]["filterState"] = json!(false);
-    let envoy = start_envoy(&envoy_bin, &dir, upstream_port, &config);
     let web = bearer(&sa_token(web_claims(now())));
     let response = request(
         envoy.port,

@@ -19,7 +19,7 @@ use crate::config::schema::Mode;
 use crate::identity::UserInfo;
 use crate::rbac::{AllowSource, Attributes, Decision};
 use crate::remote::BundleSource;
-use crate::request_info::{path, RequestError, RequestMapper};
+use crate::request_info::{path, RequestMapper};
 use crate::token::{
     AuthError, Authenticator, KeySet, NoCache, TokenSource, TokenStore, VerifiedToken,
 };
@@ -261,15 +261,7 @@ impl Engine {
         record.path = raw_path.to_owned();
         let normalized = match path::normalize_path(raw_path) {
             Ok(normalized) => normalized,
-            Err(e) => {
-                return self.deny(
-                    record,
-                    "request_rejected",
-                    response::bad_request(&e.to_string()),
-                    e.to_string(),
-                    remove_headers,
-                )
-            }
+            Err(e) => return self.rejected(record, e.to_string(), remove_headers),
         };
         record.path.clone_from(&normalized);
         if path_matches(&self.bypass_paths, &normalized) {
@@ -333,15 +325,7 @@ impl Engine {
             request.proxy_namespace,
         ) {
             Ok(info) => info,
-            Err(e @ (RequestError::Path(_) | RequestError::Unresolvable(_))) => {
-                return self.deny(
-                    record,
-                    "request_rejected",
-                    response::bad_request(&e.to_string()),
-                    e.to_string(),
-                    remove_headers,
-                );
-            }
+            Err(e) => return self.rejected(record, e.to_string(), remove_headers),
         };
         let attributes = info.into_attributes();
         describe(&mut record, &attributes);
@@ -380,15 +364,19 @@ impl Engine {
     /// A request refused before it could be examined, e.g. because a pseudo-header was not
     /// UTF-8: `request_rejected`, recorded, counted and (in dry-run) let through like any deny.
     pub fn reject(&self, headers: &[(&str, &str)], message: &str) -> Verdict {
-        let record = self.record();
         let remove_headers = self.headers_to_remove(headers);
-        self.deny(
-            record,
-            "request_rejected",
-            response::bad_request(message),
-            message.to_owned(),
-            remove_headers,
-        )
+        self.rejected(self.record(), message.to_owned(), remove_headers)
+    }
+
+    /// `request_rejected`: a 400 saying `message`, which the record keeps too.
+    fn rejected(
+        &self,
+        record: DecisionRecord,
+        message: String,
+        remove_headers: Vec<String>,
+    ) -> Verdict {
+        let reply = response::bad_request(&message);
+        self.deny(record, "request_rejected", reply, message, remove_headers)
     }
 
     /// Whether an authentication failure is for want of keys a fetch may bring.

@@ -186,7 +186,8 @@ pub struct TokenCache {
     len: usize,
     /// Tokens in insertion order, with their bucket; may name entries already gone (dropped
     /// on expiry), and is compacted when it grows past twice the bound. Shares each token
-    /// with its entry, so a token is held once.
+    /// with its entry, so a token is held once, and names its entry by that allocation: a
+    /// record left behind by an expired entry never stands for the same token put again.
     order: VecDeque<(u64, Arc<str>)>,
 }
 
@@ -233,30 +234,33 @@ impl TokenCache {
         hasher.finish()
     }
 
-    /// Removes the entry of `token` in `bucket`; whether there was one.
-    fn remove(&mut self, bucket: u64, token: &str) -> bool {
+    /// Removes the entry in `bucket` that `is` picks; whether there was one (a bucket holds a
+    /// token once).
+    fn remove(&mut self, bucket: u64, is: impl Fn(&Entry) -> bool) -> bool {
         let Some(entries) = self.entries.get_mut(&bucket) else {
             return false;
         };
-        let before = entries.len();
-        entries.retain(|e| !same_token(&e.token, token));
-        let removed = before - entries.len();
+        let Some(at) = entries.iter().position(is) else {
+            return false;
+        };
+        entries.swap_remove(at);
         if entries.is_empty() {
             self.entries.remove(&bucket);
         }
-        self.len -= removed;
-        removed > 0
+        self.len -= 1;
+        true
     }
 
-    fn contains(&self, bucket: u64, token: &str) -> bool {
+    /// Whether the entry an insertion-order record names is still kept.
+    fn holds(&self, bucket: u64, token: &Arc<str>) -> bool {
         self.entries
             .get(&bucket)
-            .is_some_and(|entries| entries.iter().any(|e| same_token(&e.token, token)))
+            .is_some_and(|entries| entries.iter().any(|e| Arc::ptr_eq(&e.token, token)))
     }
 
     fn evict_one(&mut self) {
         while let Some((bucket, oldest)) = self.order.pop_front() {
-            if self.remove(bucket, &oldest) {
+            if self.remove(bucket, |e| Arc::ptr_eq(&e.token, &oldest)) {
                 return;
             }
         }
@@ -274,7 +278,7 @@ impl TokenStore for TokenCache {
         if now < entry.until {
             return Some(Arc::clone(&entry.verified));
         }
-        self.remove(bucket, token);
+        self.remove(bucket, |e| same_token(&e.token, token));
         None
     }
 
@@ -306,7 +310,7 @@ impl TokenStore for TokenCache {
         }
         if self.order.len() > 2 * self.limits.max_entries {
             let mut order = std::mem::take(&mut self.order);
-            order.retain(|(bucket, token)| self.contains(*bucket, token));
+            order.retain(|(bucket, token)| self.holds(*bucket, token));
             self.order = order;
         }
     }
@@ -410,6 +414,20 @@ mod tests {
         assert!(c.get(&first, 5).is_none());
         assert_eq!(user(&forged, &mut c).as_deref(), Some("forged"));
         assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn a_token_put_again_after_expiry_is_the_newest_entry() {
+        let mut c = cache(2);
+        c.put("a", token("a", Some(5)), 0);
+        c.put("b", token("b", None), 0);
+        assert!(c.get("a", 5).is_none(), "expired");
+        c.put("a", token("a", None), 5);
+        c.put("c", token("c", None), 5);
+        // The oldest kept entry is b: a's first record names an entry that is gone.
+        assert!(c.get("b", 6).is_none());
+        assert!(c.get("a", 6).is_some());
+        assert!(c.get("c", 6).is_some());
     }
 
     #[test]
