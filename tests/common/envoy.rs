@@ -223,50 +223,65 @@ pub fn start_envoy_with_clusters(
     config: &Value,
     clusters: &[(&str, u16)],
 ) -> Envoy {
-    let (port, admin) = (free_port(), free_port());
-    let mut yaml = envoy_yaml(upstream, port, admin, config);
-    for (name, port) in clusters {
-        yaml.push_str(&format!(
-            "\n  - name: {name}\n    type: STATIC\n    connect_timeout: 1s\n    load_assignment:\n      \
-             cluster_name: {name}\n      endpoints:\n      - lb_endpoints:\n        - endpoint:\n            \
-             address:\n              socket_address: {{address: 127.0.0.1, port_value: {port}}}\n"
-        ));
+    // A port picked free can be taken by a parallel test before Envoy binds it: such a start
+    // is tried again on other ports.
+    for attempt in 1..=3 {
+        let (port, admin) = (free_port(), free_port());
+        let mut yaml = envoy_yaml(upstream, port, admin, config);
+        for (name, port) in clusters {
+            yaml.push_str(&format!(
+                "\n  - name: {name}\n    type: STATIC\n    connect_timeout: 1s\n    load_assignment:\n      \
+                 cluster_name: {name}\n      endpoints:\n      - lb_endpoints:\n        - endpoint:\n            \
+                 address:\n              socket_address: {{address: 127.0.0.1, port_value: {port}}}\n"
+            ));
+        }
+        let file = dir.join("envoy.yaml");
+        std::fs::write(&file, yaml).unwrap();
+        let base_id = (std::process::id() % 10_000 + u32::from(port)).to_string();
+        let process = spawn(
+            envoy,
+            &[
+                "-c",
+                file.to_str().unwrap(),
+                "--concurrency",
+                "1",
+                "-l",
+                "info",
+                "--base-id",
+                &base_id,
+                "--disable-hot-restart",
+            ],
+            dir.join("envoy.log"),
+        );
+        let mut proxy = Envoy {
+            process,
+            port,
+            admin,
+        };
+        match until_ready(&mut proxy) {
+            Ok(()) => {
+                wait_for_port(port, Duration::from_secs(10));
+                return proxy;
+            }
+            Err(log) if attempt < 3 && log.contains("Address already in use") => {}
+            Err(log) => panic!("Envoy exited:\n{log}"),
+        }
     }
-    let file = dir.join("envoy.yaml");
-    std::fs::write(&file, yaml).unwrap();
-    let base_id = (std::process::id() % 10_000 + u32::from(port)).to_string();
-    let process = spawn(
-        envoy,
-        &[
-            "-c",
-            file.to_str().unwrap(),
-            "--concurrency",
-            "1",
-            "-l",
-            "info",
-            "--base-id",
-            &base_id,
-            "--disable-hot-restart",
-        ],
-        dir.join("envoy.log"),
-    );
-    let mut envoy = Envoy {
-        process,
-        port,
-        admin,
-    };
+    unreachable!("the last attempt returns or panics")
+}
+
+/// Waits until Envoy says it is live; its log if it exited first.
+fn until_ready(envoy: &mut Envoy) -> Result<(), String> {
     let start = Instant::now();
     loop {
-        if let Ok(response) = get(admin, "/ready") {
+        if let Ok(response) = get(envoy.admin, "/ready") {
             if response.body.trim() == "LIVE" {
-                break;
+                return Ok(());
             }
         }
-        assert!(
-            envoy.process.is_running(),
-            "Envoy exited:\n{}",
-            envoy.process.log_text()
-        );
+        if !envoy.process.is_running() {
+            return Err(envoy.process.log_text());
+        }
         assert!(
             start.elapsed() < Duration::from_secs(60),
             "Envoy not ready:\n{}",
@@ -274,8 +289,6 @@ pub fn start_envoy_with_clusters(
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    wait_for_port(port, Duration::from_secs(10));
-    envoy
 }
 
 /// The shipped envoy.yaml with ports, module path and plugin configuration replaced.
