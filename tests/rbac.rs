@@ -369,7 +369,7 @@ fn cluster_role_bindings_are_visited_before_role_bindings() {
     ) else {
         panic!("expected an allow")
     };
-    assert_eq!(source.binding_name, "z-last-by-name");
+    assert_eq!(&*source.binding_name, "z-last-by-name");
 }
 
 #[test]

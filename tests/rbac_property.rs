@@ -286,7 +286,7 @@ proptest! {
         for (user, attributes) in &requests {
             let expected = naive(&objects, user, attributes);
             let got = match authorizer.authorize(user, attributes) {
-                Decision::Allow(s) => Some((s.binding_kind.as_str().to_owned(), s.binding_namespace, s.binding_name, s.subject, s.rule_index)),
+                Decision::Allow(s) => Some((s.binding_kind.as_str().to_owned(), s.binding_namespace.to_string(), s.binding_name.to_string(), (*s.subject).clone(), s.rule_index)),
                 Decision::Deny { .. } => None,
             };
             prop_assert_eq!(got, expected, "user {:?} request {:?}", user, attributes);

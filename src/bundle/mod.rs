@@ -13,6 +13,7 @@ pub mod validate;
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -102,8 +103,8 @@ pub struct Policy {
     pub authorizer: Authorizer,
     /// The revocation list.
     pub revocations: RevocationList,
-    /// The bundle revision decisions report.
-    pub revision: String,
+    /// The bundle revision decisions report (shared with every decision record).
+    pub revision: Arc<str>,
 }
 
 #[derive(Deserialize)]
@@ -670,7 +671,7 @@ impl Bundle {
         Policy {
             authorizer: Authorizer::new(&self.rbac),
             revocations: self.revocations.compile(),
-            revision: self.revision.clone(),
+            revision: Arc::from(self.revision.as_str()),
         }
     }
 }

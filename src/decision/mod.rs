@@ -91,8 +91,8 @@ pub struct DecisionRecord {
     /// What allowed it (the RBAC source) or why not.
     #[serde(skip_serializing_if = "Detail::is_empty")]
     pub detail: Detail,
-    /// The bundle revision that decided.
-    pub revision: String,
+    /// The bundle revision that decided (shared with the policy).
+    pub revision: Arc<str>,
 }
 
 /// What allowed a request or why it was refused. An allow keeps its RBAC source as found and
@@ -103,7 +103,7 @@ pub enum Detail {
     #[default]
     None,
     /// The binding, role and subject that allowed the request.
-    AllowedBy(Box<AllowSource>),
+    AllowedBy(AllowSource),
     /// Why the request was refused.
     Text(String),
 }
@@ -231,12 +231,15 @@ impl Engine {
 
     /// The bundle revision in force (empty before the first bundle).
     pub fn revision(&self) -> &str {
-        self.policy.as_ref().map_or("", |p| p.revision.as_str())
+        self.policy.as_ref().map_or("", |p| &p.revision)
     }
 
     fn record(&self) -> DecisionRecord {
         DecisionRecord {
-            revision: self.revision().to_owned(),
+            revision: self
+                .policy
+                .as_ref()
+                .map_or_else(Arc::default, |p| Arc::clone(&p.revision)),
             enforced: true,
             ..DecisionRecord::default()
         }
@@ -258,13 +261,14 @@ impl Engine {
         let mut record = self.record();
         let remove_headers = self.headers_to_remove(request.headers);
         let (raw_path, query) = path::split_target(request.target);
-        record.path = raw_path.to_owned();
-        let normalized = match path::normalize_path(raw_path) {
+        record.path = match path::normalize_path(raw_path) {
             Ok(normalized) => normalized,
-            Err(e) => return self.rejected(record, e.to_string(), remove_headers),
+            Err(e) => {
+                record.path = raw_path.to_owned();
+                return self.rejected(record, e.to_string(), remove_headers);
+            }
         };
-        record.path.clone_from(&normalized);
-        if path_matches(&self.bypass_paths, &normalized) {
+        if path_matches(&self.bypass_paths, &record.path) {
             record.decision = "bypass";
             record.status = 200;
             record.reason = "bypass";
@@ -320,7 +324,7 @@ impl Engine {
 
         let info = match self.mapper.resolve_normalized(
             request.method,
-            &normalized,
+            &record.path,
             query,
             request.proxy_namespace,
         ) {
@@ -328,14 +332,14 @@ impl Engine {
             Err(e) => return self.rejected(record, e.to_string(), remove_headers),
         };
         let attributes = info.into_attributes();
-        describe(&mut record, &attributes);
 
         match policy.authorizer.authorize(user, &attributes) {
             Decision::Allow(source) => {
+                describe(&mut record, attributes);
                 record.decision = "allow";
                 record.status = 200;
                 record.reason = "allowed";
-                record.detail = Detail::AllowedBy(Box::new(source));
+                record.detail = Detail::AllowedBy(source);
                 let add_headers = match &caller {
                     Caller::Token(verified) => Arc::clone(
                         verified
@@ -356,6 +360,7 @@ impl Engine {
             Decision::Deny { .. } => {
                 let message = attributes.forbidden_message(&user.username);
                 let reply = response::forbidden(&attributes, &user.username);
+                describe(&mut record, attributes);
                 self.deny(record, "forbidden", reply, message, remove_headers)
             }
         }
@@ -491,15 +496,16 @@ impl Caller {
     }
 }
 
-fn describe(record: &mut DecisionRecord, attributes: &Attributes) {
-    record.verb.clone_from(&attributes.verb);
-    record.api_group.clone_from(&attributes.api_group);
+/// The record takes the request's attributes (moved: they are not needed after the decision).
+fn describe(record: &mut DecisionRecord, attributes: Attributes) {
+    record.verb = attributes.verb;
+    record.api_group = attributes.api_group;
     record.resource = if attributes.subresource.is_empty() {
-        attributes.resource.clone()
+        attributes.resource
     } else {
         format!("{}/{}", attributes.resource, attributes.subresource)
     };
-    record.name.clone_from(&attributes.name);
-    record.namespace.clone_from(&attributes.namespace);
-    record.path.clone_from(&attributes.path);
+    record.name = attributes.name;
+    record.namespace = attributes.namespace;
+    record.path = attributes.path;
 }

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use super::attributes::Attributes;
 use super::evaluation::rule_allows;
@@ -39,21 +40,22 @@ impl BindingKind {
     }
 }
 
-/// The rule that allowed a request, and how it reached the user.
+/// The rule that allowed a request, and how it reached the user. Its names are shared with
+/// the compiled binding: an allow allocates none of them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AllowSource {
     /// ClusterRoleBinding or RoleBinding.
     pub binding_kind: BindingKind,
     /// The binding's name.
-    pub binding_name: String,
+    pub binding_name: Arc<str>,
     /// The binding's namespace (empty for a ClusterRoleBinding).
-    pub binding_namespace: String,
+    pub binding_namespace: Arc<str>,
     /// `Role` or `ClusterRole`.
-    pub role_kind: String,
+    pub role_kind: Arc<str>,
     /// The role's name.
-    pub role_name: String,
+    pub role_name: Arc<str>,
     /// The first subject of the binding that names the user.
-    pub subject: Subject,
+    pub subject: Arc<Subject>,
     /// The index of the allowing rule in the role's `rules`.
     pub rule_index: usize,
 }
@@ -63,7 +65,7 @@ impl fmt::Display for AllowSource {
     /// ServiceAccount "api/orders"` (name before namespace, as the apiserver writes them).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let binding = match self.binding_kind {
-            BindingKind::ClusterRoleBinding => self.binding_name.clone(),
+            BindingKind::ClusterRoleBinding => self.binding_name.to_string(),
             BindingKind::RoleBinding => {
                 format!("{}/{}", self.binding_name, self.binding_namespace)
             }
@@ -163,14 +165,16 @@ fn service_account_username(subject: &Subject, binding_namespace: &str) -> Optio
         .then(|| format!("{SERVICE_ACCOUNT_USER_PREFIX}{namespace}:{}", subject.name))
 }
 
-/// A binding, ready to evaluate.
+/// A binding, ready to evaluate; its names are shared with the [`AllowSource`]s it gives.
 #[derive(Clone, Debug)]
 struct CompiledBinding {
     kind: BindingKind,
-    namespace: String,
-    name: String,
+    namespace: Arc<str>,
+    name: Arc<str>,
     role_ref: RoleRef,
-    subjects: Vec<Subject>,
+    role_kind: Arc<str>,
+    role_name: Arc<str>,
+    subjects: Vec<Arc<Subject>>,
     /// Index into `Authorizer::roles`; `None` when the role does not exist.
     role: Option<usize>,
 }
@@ -301,10 +305,12 @@ impl Authorizer {
             index.add(ordinal, &binding.subjects, namespace);
             authorizer.bindings.push(CompiledBinding {
                 kind,
-                namespace: namespace.to_owned(),
-                name: binding.metadata.name.clone(),
+                namespace: Arc::from(namespace),
+                name: Arc::from(binding.metadata.name.as_str()),
                 role_ref: binding.role_ref.clone(),
-                subjects: binding.subjects.clone(),
+                role_kind: Arc::from(binding.role_ref.kind.as_str()),
+                role_name: Arc::from(binding.role_ref.name.as_str()),
+                subjects: binding.subjects.iter().cloned().map(Arc::new).collect(),
                 role,
             });
         }
@@ -388,12 +394,12 @@ impl Authorizer {
                 continue;
             };
             for subject in &binding.subjects {
-                let mut subject = subject.clone();
+                let mut subject = Arc::clone(subject);
                 if subject.kind == "ServiceAccount" && subject.namespace.is_empty() {
                     if binding.namespace.is_empty() {
                         continue;
                     }
-                    subject.namespace = binding.namespace.clone();
+                    Arc::make_mut(&mut subject).namespace = binding.namespace.to_string();
                 }
                 allowed.push(source(binding, &subject, rule_index));
             }
@@ -407,7 +413,7 @@ impl Authorizer {
     ) -> impl Iterator<Item = &'a CompiledBinding> + 'a {
         self.bindings.iter().filter(move |b| match b.kind {
             BindingKind::ClusterRoleBinding => true,
-            BindingKind::RoleBinding => !namespace.is_empty() && b.namespace == namespace,
+            BindingKind::RoleBinding => !namespace.is_empty() && *b.namespace == *namespace,
         })
     }
 
@@ -421,7 +427,7 @@ impl Authorizer {
             format!("{} {}", binding.role_ref.kind, binding.role_ref.name)
         };
         let place = if binding.namespace.is_empty() {
-            binding.name.clone()
+            binding.name.to_string()
         } else {
             format!("{}/{}", binding.namespace, binding.name)
         };
@@ -432,14 +438,14 @@ impl Authorizer {
     }
 }
 
-fn source(binding: &CompiledBinding, subject: &Subject, rule_index: usize) -> AllowSource {
+fn source(binding: &CompiledBinding, subject: &Arc<Subject>, rule_index: usize) -> AllowSource {
     AllowSource {
         binding_kind: binding.kind,
-        binding_name: binding.name.clone(),
-        binding_namespace: binding.namespace.clone(),
-        role_kind: binding.role_ref.kind.clone(),
-        role_name: binding.role_ref.name.clone(),
-        subject: subject.clone(),
+        binding_name: Arc::clone(&binding.name),
+        binding_namespace: Arc::clone(&binding.namespace),
+        role_kind: Arc::clone(&binding.role_kind),
+        role_name: Arc::clone(&binding.role_name),
+        subject: Arc::clone(subject),
         rule_index,
     }
 }
