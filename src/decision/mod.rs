@@ -359,7 +359,7 @@ impl Engine {
             }
             Decision::Deny { .. } => {
                 let message = attributes.forbidden_message(&user.username);
-                let reply = response::forbidden(&attributes, &user.username);
+                let reply = response::forbidden(&attributes, &message);
                 describe(&mut record, attributes);
                 self.deny(record, "forbidden", reply, message, remove_headers)
             }

@@ -1,7 +1,7 @@
 //! The replies meshguard sends instead of forwarding: 401 with an RFC 6750 challenge, 403 with
 //! the apiserver's `Status` body, 400 for requests that cannot be mapped safely.
 
-use serde_json::json;
+use serde::Serialize;
 
 use crate::rbac::Attributes;
 use crate::token::AuthError;
@@ -15,6 +15,48 @@ pub struct LocalReply {
     pub headers: Vec<(String, String)>,
     /// Response body (JSON).
     pub body: String,
+}
+
+/// The body of every reply but the 403: the reason code and what went wrong. Typed, so a deny
+/// builds no JSON tree.
+#[derive(Serialize)]
+struct Problem<'a> {
+    code: u16,
+    reason: &'a str,
+    message: &'a str,
+}
+
+impl Problem<'_> {
+    fn body(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// The apiserver's `Status` (its field order).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Status<'a> {
+    kind: &'static str,
+    api_version: &'static str,
+    metadata: Empty,
+    status: &'static str,
+    message: &'a str,
+    reason: &'static str,
+    details: StatusDetails<'a>,
+    code: u16,
+}
+
+#[derive(Serialize)]
+struct Empty {}
+
+#[derive(Serialize)]
+struct StatusDetails<'a> {
+    #[serde(skip_serializing_if = "str::is_empty")]
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<&'a str>,
 }
 
 fn json_headers() -> Vec<(String, String)> {
@@ -53,36 +95,39 @@ pub fn unauthorized(realm: &str, error: &AuthError) -> LocalReply {
     LocalReply {
         status: 401,
         headers,
-        body: json!({"code": 401, "reason": error.code(), "message": error.to_string()})
-            .to_string(),
+        body: Problem {
+            code: 401,
+            reason: error.code(),
+            message: &error.to_string(),
+        }
+        .body(),
     }
 }
 
 /// 403 with a body shaped like the apiserver's `Status`, so kubectl and client libraries show
-/// it as they show an apiserver denial.
-pub fn forbidden(attributes: &Attributes, username: &str) -> LocalReply {
-    let mut details = serde_json::Map::new();
-    if !attributes.name.is_empty() {
-        details.insert("name".into(), json!(attributes.name));
-    }
-    if attributes.resource_request {
-        details.insert("group".into(), json!(attributes.api_group));
-        details.insert("kind".into(), json!(attributes.resource));
-    }
-    let body = json!({
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": attributes.forbidden_message(username),
-        "reason": "Forbidden",
-        "details": details,
-        "code": 403,
-    });
+/// it as they show an apiserver denial. `message` is
+/// [`Attributes::forbidden_message`](crate::rbac::Attributes::forbidden_message), which the
+/// caller has already worded for its record.
+pub fn forbidden(attributes: &Attributes, message: &str) -> LocalReply {
+    let resource = attributes.resource_request;
+    let status = Status {
+        kind: "Status",
+        api_version: "v1",
+        metadata: Empty {},
+        status: "Failure",
+        message,
+        reason: "Forbidden",
+        details: StatusDetails {
+            name: &attributes.name,
+            group: resource.then_some(attributes.api_group.as_str()),
+            kind: resource.then_some(attributes.resource.as_str()),
+        },
+        code: 403,
+    };
     LocalReply {
         status: 403,
         headers: json_headers(),
-        body: body.to_string(),
+        body: serde_json::to_string(&status).unwrap_or_default(),
     }
 }
 
@@ -91,7 +136,12 @@ pub fn bad_request(message: &str) -> LocalReply {
     LocalReply {
         status: 400,
         headers: json_headers(),
-        body: json!({"code": 400, "reason": "request_rejected", "message": message}).to_string(),
+        body: Problem {
+            code: 400,
+            reason: "request_rejected",
+            message,
+        }
+        .body(),
     }
 }
 
@@ -103,6 +153,11 @@ pub fn unavailable(reason: &str, message: &str) -> LocalReply {
     LocalReply {
         status: 503,
         headers,
-        body: json!({"code": 503, "reason": reason, "message": message}).to_string(),
+        body: Problem {
+            code: 503,
+            reason,
+            message,
+        }
+        .body(),
     }
 }
