@@ -706,3 +706,43 @@ fn a_configured_namespace_wins_over_the_proxy_namespace() {
         "payments"
     );
 }
+
+#[test]
+fn the_decision_sees_what_request_info_shows_but_the_path_parts() {
+    let kubernetes =
+        RequestMapper::Kubernetes(meshguard::request_info::KubernetesMapping::default());
+    let service = service(&["/v1/{resource}/{name}", "/v1/{resource}"], &["/healthz"]);
+    let cases = [
+        (
+            &kubernetes,
+            "GET",
+            "/api/v1/namespaces/a/pods/p/log",
+            "follow=1",
+        ),
+        (
+            &kubernetes,
+            "GET",
+            "/apis/apps/v1/watch/namespaces/a/deployments",
+            "",
+        ),
+        (&kubernetes, "DELETE", "/api/v1/namespaces/a/pods", ""),
+        (&kubernetes, "GET", "/healthz", ""),
+        (&service, "GET", "/v1/orders/42", ""),
+        (&service, "GET", "/v1/orders", "watch=true"),
+        (&service, "POST", "/healthz", ""),
+        (&service, "GET", "/v2/other", ""),
+    ];
+    for (mapper, method, path, query) in cases {
+        let info = mapper
+            .resolve_normalized(method, path, query, "orders")
+            .unwrap();
+        let attributes = mapper
+            .attributes_normalized(method, path, query, "orders")
+            .unwrap();
+        assert_eq!(
+            attributes,
+            info.into_attributes(),
+            "{method} {path}?{query}"
+        );
+    }
+}

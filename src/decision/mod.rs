@@ -322,16 +322,15 @@ impl Engine {
         let user = caller.user();
         record.user.clone_from(&user.username);
 
-        let info = match self.mapper.resolve_normalized(
+        let attributes = match self.mapper.attributes_normalized(
             request.method,
             &record.path,
             query,
             request.proxy_namespace,
         ) {
-            Ok(info) => info,
+            Ok(attributes) => attributes,
             Err(e) => return self.rejected(record, e.to_string(), remove_headers),
         };
-        let attributes = info.into_attributes();
 
         match policy.authorizer.authorize(user, &attributes) {
             Decision::Allow(source) => {

@@ -20,6 +20,7 @@
 use serde::Serialize;
 
 use super::path::query_values;
+use super::Parts;
 
 /// What a request asks for, in the apiserver's terms.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -105,6 +106,17 @@ impl KubernetesMapping {
         path: &str,
         query: &str,
     ) -> Result<RequestInfo, UnresolvableRequest> {
+        self.resolve_with(method, path, query, Parts::Keep)
+    }
+
+    /// [`resolve`](Self::resolve), filling `parts` only when `keep_parts` says so.
+    pub(crate) fn resolve_with(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        keep_parts: Parts,
+    ) -> Result<RequestInfo, UnresolvableRequest> {
         let mut info = RequestInfo {
             path: path.to_owned(),
             verb: method.to_ascii_lowercase(),
@@ -155,7 +167,7 @@ impl KubernetesMapping {
                 parts = &parts[2..];
             }
         }
-        info.parts = parts.iter().map(|p| (*p).to_owned()).collect();
+        info.parts = keep_parts.collect(parts);
         if parts.len() >= 3 && !verb_from_path {
             info.subresource = parts[2].to_owned();
         }

@@ -65,7 +65,7 @@ impl RequestMapper {
     }
 
     /// [`resolve`](Self::resolve) for a path already normalised (`path::normalize_path`) and
-    /// its query: the filter normalises once, for the bypass paths and for this.
+    /// its query.
     pub fn resolve_normalized(
         &self,
         method: &str,
@@ -73,13 +73,55 @@ impl RequestMapper {
         query: &str,
         proxy_namespace: &str,
     ) -> Result<RequestInfo, RequestError> {
+        self.resolve_with(method, path, query, proxy_namespace, Parts::Keep)
+    }
+
+    /// The authorizer's view of a request whose path is already normalised: what
+    /// [`resolve_normalized`](Self::resolve_normalized) gives, without the path parts the
+    /// authorizer does not read. The filter normalises once, for the bypass paths and for this.
+    pub fn attributes_normalized(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        proxy_namespace: &str,
+    ) -> Result<Attributes, RequestError> {
+        self.resolve_with(method, path, query, proxy_namespace, Parts::Skip)
+            .map(RequestInfo::into_attributes)
+    }
+
+    fn resolve_with(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        proxy_namespace: &str,
+        parts: Parts,
+    ) -> Result<RequestInfo, RequestError> {
         match self {
             RequestMapper::Kubernetes(mapping) => mapping
-                .resolve(method, path, query)
+                .resolve_with(method, path, query, parts)
                 .map_err(RequestError::Unresolvable),
             RequestMapper::Service(mapping) => {
-                Ok(mapping.resolve(method, path, query, proxy_namespace))
+                Ok(mapping.resolve_with(method, path, query, proxy_namespace, parts))
             }
+        }
+    }
+}
+
+/// Whether a resolution fills [`RequestInfo::parts`] (shown by `meshguard request-info`; the
+/// authorizer does not read it, so a decision skips its allocations).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Parts {
+    Keep,
+    Skip,
+}
+
+impl Parts {
+    fn collect(self, parts: &[&str]) -> Vec<String> {
+        match self {
+            Parts::Keep => parts.iter().map(|p| (*p).to_owned()).collect(),
+            Parts::Skip => Vec::new(),
         }
     }
 }

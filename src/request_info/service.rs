@@ -20,6 +20,7 @@ use std::fmt;
 
 use super::kubernetes::{verb_for_method, RequestInfo};
 use super::path::query_values;
+use super::Parts;
 
 /// One segment of a route template.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -164,6 +165,18 @@ impl ServiceMapping {
         query: &str,
         proxy_namespace: &str,
     ) -> RequestInfo {
+        self.resolve_with(method, path, query, proxy_namespace, Parts::Keep)
+    }
+
+    /// [`resolve`](Self::resolve), filling `parts` only when `keep_parts` says so.
+    pub(crate) fn resolve_with(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        proxy_namespace: &str,
+        keep_parts: Parts,
+    ) -> RequestInfo {
         let non_resource = || RequestInfo {
             path: path.to_owned(),
             verb: method.to_ascii_lowercase(),
@@ -196,7 +209,7 @@ impl ServiceMapping {
         } else if !self.routes.iter().any(|r| r.matches(&parts, &mut info)) {
             return non_resource();
         }
-        info.parts = parts.iter().map(|p| (*p).to_owned()).collect();
+        info.parts = keep_parts.collect(&parts);
         if info.name.is_empty() && info.verb == "get" {
             let watch = query_values(query, "watch")
                 .first()
