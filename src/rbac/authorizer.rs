@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use super::attributes::Attributes;
 use super::evaluation::rule_allows;
-use super::types::{PolicyRule, RoleRef, Subject};
+use super::types::{PolicyRule, Subject};
 use super::RbacObjects;
 use crate::identity::UserInfo;
 
@@ -171,7 +171,6 @@ struct CompiledBinding {
     kind: BindingKind,
     namespace: Arc<str>,
     name: Arc<str>,
-    role_ref: RoleRef,
     role_kind: Arc<str>,
     role_name: Arc<str>,
     subjects: Vec<Arc<Subject>>,
@@ -307,7 +306,6 @@ impl Authorizer {
                 kind,
                 namespace: Arc::from(namespace),
                 name: Arc::from(binding.metadata.name.as_str()),
-                role_ref: binding.role_ref.clone(),
                 role_kind: Arc::from(binding.role_ref.kind.as_str()),
                 role_name: Arc::from(binding.role_ref.name.as_str()),
                 subjects: binding.subjects.iter().cloned().map(Arc::new).collect(),
@@ -418,13 +416,13 @@ impl Authorizer {
     }
 
     fn describe_missing(&self, binding: &CompiledBinding) -> String {
-        let role = if binding.role_ref.kind == "Role" {
+        let role = if &*binding.role_kind == "Role" {
             format!(
                 "{} {}/{}",
-                binding.role_ref.kind, binding.namespace, binding.role_ref.name
+                binding.role_kind, binding.namespace, binding.role_name
             )
         } else {
-            format!("{} {}", binding.role_ref.kind, binding.role_ref.name)
+            format!("{} {}", binding.role_kind, binding.role_name)
         };
         let place = if binding.namespace.is_empty() {
             binding.name.to_string()

@@ -61,24 +61,12 @@ impl RequestMapper {
     ) -> Result<RequestInfo, RequestError> {
         let (raw_path, query) = path::split_target(target);
         let path = path::normalize_path(raw_path).map_err(RequestError::Path)?;
-        self.resolve_normalized(method, &path, query, proxy_namespace)
+        self.resolve_with(method, &path, query, proxy_namespace, Parts::Keep)
     }
 
-    /// [`resolve`](Self::resolve) for a path already normalised (`path::normalize_path`) and
-    /// its query.
-    pub fn resolve_normalized(
-        &self,
-        method: &str,
-        path: &str,
-        query: &str,
-        proxy_namespace: &str,
-    ) -> Result<RequestInfo, RequestError> {
-        self.resolve_with(method, path, query, proxy_namespace, Parts::Keep)
-    }
-
-    /// The authorizer's view of a request whose path is already normalised: what
-    /// [`resolve_normalized`](Self::resolve_normalized) gives, without the path parts the
-    /// authorizer does not read. The filter normalises once, for the bypass paths and for this.
+    /// The authorizer's view of a request whose path is already normalised
+    /// (`path::normalize_path`), given with its query: what [`resolve`](Self::resolve) gives,
+    /// without the path parts the authorizer does not read. The filter normalises once, for the bypass paths and for this.
     pub fn attributes_normalized(
         &self,
         method: &str,
