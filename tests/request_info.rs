@@ -517,7 +517,7 @@ fn api_prefixes_are_configurable() {
 
 #[test]
 fn path_normalisation_closes_the_usual_bypasses() {
-    let table: [(&str, Result<&str, PathError>); 16] = [
+    let table: &[(&str, Result<&str, PathError>)] = &[
         (
             "/api/v1/../v1/namespaces/x/secrets",
             Ok("/api/v1/namespaces/x/secrets"),
@@ -550,13 +550,45 @@ fn path_normalisation_closes_the_usual_bypasses() {
         ("/a%00", Err(PathError::AmbiguousEscape(0))),
         ("/a%zz", Err(PathError::BadEscape)),
         ("/a\\b", Err(PathError::ForbiddenCharacter('\\'))),
-        ("/../etc", Err(PathError::AboveRoot)),
+        // RFC 3986 section 5.2.4: `..` at the root stays at the root.
+        ("/../etc", Ok("/etc")),
+        ("/a/./b/../../c", Ok("/c")),
+        // remove_dot_segments first, then merge_slashes (Envoy's order): an empty segment is a
+        // segment `..` removes.
+        ("/charges//../orders/42", Ok("/charges/orders/42")),
+        ("/charges/.//../orders/42", Ok("/charges/orders/42")),
+        ("/charges/1//../../orders/42", Ok("/charges/orders/42")),
+        ("/orders//42", Ok("/orders/42")),
+        ("//orders/42", Ok("/orders/42")),
+        // Segments that Tomcat, Spring or a second decoding read as dot segments or slashes.
+        (
+            "/orders/..;/charges/1",
+            Err(PathError::HiddenSegment("..;".into())),
+        ),
+        (
+            "/orders/.;x/charges",
+            Err(PathError::HiddenSegment(".;x".into())),
+        ),
+        (
+            "/orders/%2e%2e;jsessionid=1/charges",
+            Err(PathError::HiddenSegment("..;jsessionid=1".into())),
+        ),
+        (
+            "/orders/42/items/%252e%252e/x",
+            Err(PathError::HiddenSegment("%252e%252e".into())),
+        ),
+        (
+            "/orders/a%252fb",
+            Err(PathError::HiddenSegment("a%252fb".into())),
+        ),
+        ("/orders;v=1/42", Ok("/orders;v=1/42")),
+        ("/files/100%25", Ok("/files/100%25")),
         ("api/v1", Err(PathError::NotAbsolute)),
     ];
     for (raw, expected) in table {
         assert_eq!(
             normalize_path(raw).as_deref().map_err(Clone::clone),
-            expected,
+            expected.clone(),
             "{raw}"
         );
     }
@@ -602,14 +634,17 @@ fn service_mode_maps_rest_paths_onto_resources() {
             "42",
             "items",
         ),
+        // Deeper than resource/name/subresource: the service acts on what follows, so RBAC
+        // cannot name it; only a nonResourceURLs rule (or a route with {**}) can allow it.
+        ("GET", "/orders/42/items/7", false, "get", "", "", ""),
         (
-            "GET",
-            "/orders/42/items/7",
-            true,
-            "get",
-            "orders",
-            "42",
-            "items",
+            "POST",
+            "/orders/42/items/7/refund",
+            false,
+            "post",
+            "",
+            "",
+            "",
         ),
         ("POST", "/orders", true, "create", "orders", "", ""),
         ("PUT", "/orders/42", true, "update", "orders", "42", ""),

@@ -65,12 +65,15 @@ fn through_core(engine: &meshguard::decision::Engine, scenario: &Scenario) -> Ou
         },
         Action::Continue {
             remove_headers,
+            set_headers,
             add_headers,
         } => {
             let mut upstream: Vec<(String, String)> = headers
                 .into_iter()
-                .filter(|(n, _)| !remove_headers.contains(n))
+                .filter(|(n, _)| !remove_headers.contains(&n.to_ascii_lowercase()))
+                .filter(|(n, _)| !set_headers.iter().any(|(s, _)| s == n))
                 .collect();
+            upstream.extend(set_headers.into_iter().filter(|(_, v)| !v.is_empty()));
             // Envoy keeps header names in lowercase.
             upstream.extend(
                 add_headers
@@ -160,7 +163,33 @@ fn the_core_and_the_wasm_module_answer_the_table_alike() {
                 .collect();
             assert_eq!(users, [scenario.user], "{}", scenario.name);
             assert!(
-                !wasm.headers.iter().any(|(_, v)| v == "system:masters"),
+                !wasm.headers.iter().any(|(_, v)| {
+                    ["system:masters", "system:admin", "forged"].contains(&v.as_str())
+                }),
+                "{}: a forged identity reached the upstream: {:?}",
+                scenario.name,
+                wasm.headers
+            );
+            // stripToken (the default): no token in any header, the path or the cookies.
+            assert!(
+                !wasm.headers.iter().any(|(_, v)| v.contains("eyJ")),
+                "{}: a token reached the upstream: {:?}",
+                scenario.name,
+                wasm.headers
+            );
+            // The upstream gets the path the decision was made on.
+            let upstream_path = wasm
+                .headers
+                .iter()
+                .find(|(n, _)| n == ":path")
+                .map(|(_, v)| v.split('?').next().unwrap_or_default().to_owned());
+            assert_eq!(
+                upstream_path.as_deref(),
+                meshguard::request_info::path::normalize_path(
+                    scenario.path.split('?').next().unwrap()
+                )
+                .ok()
+                .as_deref(),
                 "{}",
                 scenario.name
             );

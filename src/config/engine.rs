@@ -5,7 +5,9 @@ use std::sync::Arc;
 use super::schema::{ForwardingConfig, PluginConfig, RequestMappingConfig};
 use super::ConfigError;
 use crate::bundle::Bundle;
+use crate::decision::forward::{CALLER_IDENTITY_HEADERS, IMPERSONATE_EXTRA_PREFIX};
 use crate::decision::{Engine, Forwarding};
+use crate::request_info::MethodOverride;
 use crate::request_info::{KubernetesMapping, RequestMapper, RouteTemplate, ServiceMapping};
 
 /// An HTTP header name: a non-empty RFC 9110 token.
@@ -41,7 +43,22 @@ fn forwarding(config: Option<&ForwardingConfig>) -> Result<Forwarding, ConfigErr
     if let Some(name) = &config.decision_header {
         forwarding.decision_header = Some(header_name("forwarding.decisionHeader", name)?);
     }
-    forwarding.strip_token = config.strip_token;
+    forwarding.strip_token = config.strip_token.unwrap_or(true);
+    for (i, name) in config.trust_caller_headers.iter().enumerate() {
+        let name = name.to_ascii_lowercase();
+        let known =
+            CALLER_IDENTITY_HEADERS.contains(&name.as_str()) || name == IMPERSONATE_EXTRA_PREFIX;
+        if !known {
+            return Err(ConfigError::new(
+                format!("forwarding.trustCallerHeaders[{i}]"),
+                format!(
+                    "{name:?} is not one of {}, {IMPERSONATE_EXTRA_PREFIX}",
+                    CALLER_IDENTITY_HEADERS.join(", ")
+                ),
+            ));
+        }
+        forwarding.trusted_caller_headers.push(name);
+    }
     forwarding.identity = config.identity.unwrap_or(true);
     forwarding.filter_state = config.filter_state.unwrap_or(true);
     if forwarding.user_header == forwarding.group_header {
@@ -147,6 +164,11 @@ impl PluginConfig {
             ));
         };
         let mapper = request_mapping(authorization.request_mapping.as_ref())?;
+        let method_override = authorization
+            .request_mapping
+            .as_ref()
+            .and_then(|m| m.method_override)
+            .unwrap_or(MethodOverride::Reject);
         let (bundle, bundle_source) = match (inline_bundle, &authorization.bundle_source) {
             (Some(_), Some(_)) => {
                 return Err(ConfigError::new(
@@ -198,6 +220,7 @@ impl PluginConfig {
             anonymous: self.anonymous.as_ref().is_some_and(|a| a.enabled),
             forwarding: forwarding(self.forwarding.as_ref())?,
             bypass_paths: self.bypass_paths.clone(),
+            method_override,
             realm,
         })
     }

@@ -68,9 +68,16 @@ pub struct ForwardingConfig {
     /// Prefix of the extra headers (`X-Remote-Extra-<key>`). Default `X-Remote-Extra-`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra_header_prefix: Option<String>,
-    /// Remove the token's header before the request goes upstream. Default false.
-    #[serde(default)]
-    pub strip_token: bool,
+    /// Remove every token from the request before it goes upstream: the token headers, the
+    /// query parameters and the cookies that carried one. Default true: an upstream that
+    /// holds the caller's token can replay it wherever its audience is accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strip_token: Option<bool>,
+    /// Caller headers the apiserver reads as identity that may still go upstream (by default
+    /// they are removed): any of `X-Remote-Uid`, `Impersonate-User`, `Impersonate-Group`,
+    /// `Impersonate-Uid`, `Impersonate-Extra-` (the prefix).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trust_caller_headers: Vec<String>,
     /// A header carrying the decision (`allow` / `deny:<reason>`) to the upstream; set in
     /// `dryRun` mode (where denied requests go through) and on allowed requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -202,6 +209,11 @@ pub struct RequestMappingConfig {
     /// service: paths that are non-resource URLs (exact, or a prefix ending in `*`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub non_resource_paths: Vec<String>,
+    /// What a request with a method override (`X-HTTP-Method-Override`, `X-HTTP-Method`,
+    /// `X-Method-Override`, `_method`) gets: `reject` (400, the default) or `authorize` (both
+    /// its own method and the overriding one must be allowed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method_override: Option<crate::request_info::MethodOverride>,
 }
 
 /// `authentication`: shaped like the kube-apiserver's `AuthenticationConfiguration`, so that

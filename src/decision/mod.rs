@@ -19,7 +19,8 @@ use crate::config::schema::Mode;
 use crate::identity::UserInfo;
 use crate::rbac::{AllowSource, Attributes, Decision};
 use crate::remote::BundleSource;
-use crate::request_info::{path, RequestMapper};
+use crate::request_info::method::{self, Override};
+use crate::request_info::{params, path, MethodOverride, RequestMapper};
 use crate::token::{
     AuthError, Authenticator, KeySet, NoCache, TokenSource, TokenStore, VerifiedToken,
 };
@@ -49,6 +50,10 @@ pub enum Action {
     Continue {
         /// Header names to remove (lowercase).
         remove_headers: Vec<String>,
+        /// Headers to set, replacing every value they had: `:path` when the path the decision
+        /// was made on differs from the one sent or a query token was stripped, `cookie` when a
+        /// cookie token was stripped (an empty value: remove it).
+        set_headers: Vec<(String, String)>,
         /// Headers to add (a name may repeat); for a cached token, rendered once and shared.
         add_headers: Arc<[(String, String)]>,
     },
@@ -198,6 +203,8 @@ pub struct Engine {
     pub forwarding: Forwarding,
     /// Paths let through unexamined.
     pub bypass_paths: Vec<String>,
+    /// What a request with a method override (`X-HTTP-Method-Override`, `_method`) gets.
+    pub method_override: MethodOverride,
     /// `WWW-Authenticate` realm.
     pub realm: String,
     /// Guardrail warnings of the bundle, for the load log.
@@ -252,6 +259,12 @@ impl Engine {
 
     /// Decides one request at `now` (Unix seconds), taking verified tokens from `tokens` and
     /// keeping new ones there.
+    ///
+    /// The rule this keeps: the identity, path, method and token the upstream sees are the
+    /// ones decided on. Identity headers the caller sent are removed however they are spelt;
+    /// the path goes upstream as it was normalised for the decision; a method override is
+    /// refused (or authorized too); tokens are stripped from every source; an identity that
+    /// cannot be forwarded as it is is refused before anything is allowed.
     pub fn decide_with(
         &self,
         request: &HttpRequest<'_>,
@@ -259,28 +272,38 @@ impl Engine {
         tokens: &mut dyn TokenStore,
     ) -> Verdict {
         let mut record = self.record();
-        let remove_headers = self.headers_to_remove(request.headers);
+        let mut rewrite = self.rewrite_headers(request.headers);
         let (raw_path, query) = path::split_target(request.target);
         record.path = match path::normalize_path(raw_path) {
             Ok(normalized) => normalized,
             Err(e) => {
                 record.path = raw_path.to_owned();
-                return self.rejected(record, e.to_string(), remove_headers);
+                return self.rejected(record, e.to_string(), rewrite);
             }
         };
+        self.rewrite_target(&mut rewrite, request.target, &record.path, query);
         if path_matches(&self.bypass_paths, &record.path) {
             record.decision = "bypass";
             record.status = 200;
             record.reason = "bypass";
             return Verdict {
                 record,
-                action: Action::Continue {
-                    remove_headers,
-                    add_headers: Arc::from([]),
-                },
+                action: rewrite.forward(Arc::from([])),
                 wait: None,
             };
         }
+        let method_override = match method::find_override(request.headers, query) {
+            Ok(None) => None,
+            Ok(Some(found)) if self.method_override == MethodOverride::Reject => {
+                let message = format!(
+                    "the request overrides its method with {} ({}), which is refused",
+                    found.method, found.source
+                );
+                return self.rejected(record, message, rewrite);
+            }
+            Ok(Some(found)) => Some(found),
+            Err(message) => return self.rejected(record, message, rewrite),
+        };
         let Some(policy) = &self.policy else {
             // Fail closed until a first bundle loads; 503 because the caller is not at fault
             // and a retry (Envoy's retry policy, another replica) may succeed.
@@ -291,7 +314,7 @@ impl Engine {
                 "bundle_unavailable",
                 reply,
                 message.to_owned(),
-                remove_headers,
+                rewrite,
             );
             verdict.wait = Some(Wait::Bundle);
             return verdict;
@@ -301,58 +324,64 @@ impl Engine {
             Ok(caller) => caller,
             Err(error) => {
                 let wait = self.key_wait(&error);
-                let reply = match error {
-                    // No key set yet: the token may be good; the caller is not at fault.
-                    AuthError::KeysUnavailable { .. } => {
-                        response::unavailable(error.code(), &error.to_string())
-                    }
-                    _ => response::unauthorized(&self.realm, &error),
-                };
-                let mut verdict = self.deny(
-                    record,
-                    error.code(),
-                    reply,
-                    error.to_string(),
-                    remove_headers,
-                );
+                let mut verdict = self.auth_failed(record, &error, rewrite);
                 verdict.wait = wait;
                 return verdict;
             }
         };
         let user = caller.user();
+        // Rendered (once per cached token) before anything is allowed: an identity the
+        // upstream would not receive as it is must not be allowed as it is.
+        let add_headers = match &caller {
+            Caller::Token(verified) => verified
+                .forwarded
+                .get_or_init(|| self.forwarding.allowed_headers(user))
+                .clone(),
+            Caller::Anonymous(user) => self.forwarding.allowed_headers(user),
+        };
+        let add_headers = match add_headers {
+            Ok(headers) => headers,
+            Err(detail) => {
+                let error = AuthError::ClaimValidationFailed {
+                    claim: "identity".to_owned(),
+                    detail,
+                };
+                return self.auth_failed(record, &error, rewrite);
+            }
+        };
         record.user.clone_from(&user.username);
 
-        let attributes = match self.mapper.attributes_normalized(
-            request.method,
-            &record.path,
-            query,
-            request.proxy_namespace,
-        ) {
-            Ok(attributes) => attributes,
-            Err(e) => return self.rejected(record, e.to_string(), remove_headers),
+        let path = &record.path;
+        let method = method_override
+            .as_ref()
+            .map_or(request.method, |o| o.method.as_str());
+        let (attributes, mut decision) = match self.authorize(policy, user, method, path, request) {
+            Ok(found) => found,
+            Err(message) => return self.rejected(record, message, rewrite),
         };
+        let mut attributes = attributes;
+        if let (Some(Override { .. }), Decision::Allow(_)) = (&method_override, &decision) {
+            // The upstream may run the request as either method: both must be allowed.
+            match self.authorize(policy, user, request.method, path, request) {
+                Ok((own, own_decision @ Decision::Deny { .. })) => {
+                    attributes = own;
+                    decision = own_decision;
+                }
+                Ok(_) => {}
+                Err(message) => return self.rejected(record, message, rewrite),
+            }
+        }
 
-        match policy.authorizer.authorize(user, &attributes) {
+        match decision {
             Decision::Allow(source) => {
                 describe(&mut record, attributes);
                 record.decision = "allow";
                 record.status = 200;
                 record.reason = "allowed";
                 record.detail = Detail::AllowedBy(source);
-                let add_headers = match &caller {
-                    Caller::Token(verified) => Arc::clone(
-                        verified
-                            .forwarded
-                            .get_or_init(|| self.forwarding.allowed_headers(user)),
-                    ),
-                    Caller::Anonymous(user) => self.forwarding.allowed_headers(user),
-                };
                 Verdict {
                     record,
-                    action: Action::Continue {
-                        remove_headers,
-                        add_headers,
-                    },
+                    action: rewrite.forward(add_headers),
                     wait: None,
                 }
             }
@@ -360,27 +389,70 @@ impl Engine {
                 let message = attributes.forbidden_message(&user.username);
                 let reply = response::forbidden(&attributes, &message);
                 describe(&mut record, attributes);
-                self.deny(record, "forbidden", reply, message, remove_headers)
+                self.deny(record, "forbidden", reply, message, rewrite)
             }
         }
+    }
+
+    /// Maps the request as `method` and asks the policy.
+    fn authorize(
+        &self,
+        policy: &Policy,
+        user: &UserInfo,
+        method: &str,
+        path: &str,
+        request: &HttpRequest<'_>,
+    ) -> Result<(Attributes, Decision), String> {
+        let (_, query) = path::split_target(request.target);
+        let attributes = self
+            .mapper
+            .attributes_normalized(method, path, query, request.proxy_namespace)
+            .map_err(|e| e.to_string())?;
+        let decision = policy.authorizer.authorize(user, &attributes);
+        Ok((attributes, decision))
+    }
+
+    /// A 401 (or a 503 while the keys are not there yet) for an authentication failure.
+    fn auth_failed(&self, record: DecisionRecord, error: &AuthError, rewrite: Rewrite) -> Verdict {
+        let reply = match error {
+            // No key set yet: the token may be good; the caller is not at fault.
+            AuthError::KeysUnavailable { .. } => {
+                response::unavailable(error.code(), &error.to_string())
+            }
+            _ => response::unauthorized(&self.realm, error),
+        };
+        self.deny(record, error.code(), reply, error.to_string(), rewrite)
     }
 
     /// A request refused before it could be examined, e.g. because a pseudo-header was not
     /// UTF-8: `request_rejected`, recorded, counted and (in dry-run) let through like any deny.
     pub fn reject(&self, headers: &[(&str, &str)], message: &str) -> Verdict {
-        let remove_headers = self.headers_to_remove(headers);
-        self.rejected(self.record(), message.to_owned(), remove_headers)
+        let rewrite = self.rewrite_headers(headers);
+        self.rejected(self.record(), message.to_owned(), rewrite)
+    }
+
+    /// The proxy's clock could not be read: nothing that depends on time can be decided, so
+    /// the request is refused (503 `clock_unavailable`), in dry-run too, rather than checked
+    /// against a made-up time.
+    pub fn clock_unavailable(&self) -> Verdict {
+        let mut record = self.record();
+        let message = "the proxy's clock could not be read";
+        record.decision = "deny";
+        record.reason = "clock_unavailable";
+        record.detail = Detail::Text(message.to_owned());
+        let reply = response::unavailable("clock_unavailable", message);
+        record.status = reply.status;
+        Verdict {
+            record,
+            action: Action::Respond(reply),
+            wait: None,
+        }
     }
 
     /// `request_rejected`: a 400 saying `message`, which the record keeps too.
-    fn rejected(
-        &self,
-        record: DecisionRecord,
-        message: String,
-        remove_headers: Vec<String>,
-    ) -> Verdict {
+    fn rejected(&self, record: DecisionRecord, message: String, rewrite: Rewrite) -> Verdict {
         let reply = response::bad_request(&message);
-        self.deny(record, "request_rejected", reply, message, remove_headers)
+        self.deny(record, "request_rejected", reply, message, rewrite)
     }
 
     /// Whether an authentication failure is for want of keys a fetch may bring.
@@ -427,21 +499,70 @@ impl Engine {
         }
     }
 
-    /// The request headers to remove before forwarding: identity headers the caller sent
-    /// and, with `stripToken`, the headers tokens come from. Only headers present are named.
-    fn headers_to_remove(&self, headers: &[(&str, &str)]) -> Vec<String> {
-        let mut remove = Vec::new();
+    /// What the request loses before it goes upstream, from its headers alone: identity
+    /// headers the caller sent and, with `stripToken`, the headers tokens come from and the
+    /// cookies that carry one. Only headers present are named.
+    fn rewrite_headers(&self, headers: &[(&str, &str)]) -> Rewrite {
+        let mut rewrite = Rewrite::default();
+        let strip = self.forwarding.strip_token;
+        let sources = self.authenticator.sources();
         for (name, _) in headers {
-            let token_header = self.forwarding.strip_token
-                && self.authenticator.sources().iter().any(|source| {
+            let token_header = strip
+                && sources.iter().any(|source| {
                     matches!(source, TokenSource::Header { name: from, .. }
-                        if from.eq_ignore_ascii_case(name))
+                        if params::same_header_name(from, name))
                 });
             if token_header || self.forwarding.must_remove(name) {
-                forward::push_lowercase(&mut remove, name);
+                forward::push_lowercase(&mut rewrite.remove_headers, name);
             }
         }
-        remove
+        let carries_token = |decoded: &str| {
+            sources.iter().any(|source| {
+                matches!(source, TokenSource::Cookie { name } if params::name_matches(name, decoded))
+            })
+        };
+        if strip
+            && sources
+                .iter()
+                .any(|s| matches!(s, TokenSource::Cookie { .. }))
+        {
+            let cookies = headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("cookie"))
+                .map(|(_, v)| *v);
+            if let Some(kept) = params::cookies_without(cookies, carries_token) {
+                rewrite.set_headers.push(("cookie".to_owned(), kept));
+            }
+        }
+        rewrite
+    }
+
+    /// Sets `:path` when what goes upstream must differ from what was sent: the path the
+    /// decision was made on (normalised), and the query without its tokens (`stripToken`).
+    fn rewrite_target(&self, rewrite: &mut Rewrite, target: &str, normalized: &str, query: &str) {
+        let mut query = Cow::Borrowed(query);
+        if self.forwarding.strip_token {
+            let carries_token = |decoded: &str| {
+                self.authenticator.sources().iter().any(|source| {
+                    matches!(source, TokenSource::QueryParameter { name }
+                        if params::name_matches(name, decoded))
+                })
+            };
+            if let Some(kept) = params::query_without(&query, carries_token) {
+                query = Cow::Owned(kept);
+            }
+        }
+        let unchanged = target.strip_prefix(normalized).is_some_and(|rest| {
+            rest.is_empty() && query.is_empty() || rest.strip_prefix('?') == Some(&*query)
+        });
+        if !unchanged {
+            let mut upstream = normalized.to_owned();
+            if !query.is_empty() {
+                upstream.push('?');
+                upstream.push_str(&query);
+            }
+            rewrite.set_headers.push((":path".to_owned(), upstream));
+        }
     }
 
     /// A deny: answered locally, or in dry-run let through with the decision recorded.
@@ -451,7 +572,7 @@ impl Engine {
         reason: &'static str,
         reply: LocalReply,
         detail: String,
-        remove_headers: Vec<String>,
+        rewrite: Rewrite,
     ) -> Verdict {
         record.decision = "deny";
         record.status = reply.status;
@@ -465,10 +586,7 @@ impl Engine {
             };
             return Verdict {
                 record,
-                action: Action::Continue {
-                    remove_headers,
-                    add_headers,
-                },
+                action: rewrite.forward(add_headers),
                 wait: None,
             };
         }
@@ -476,6 +594,23 @@ impl Engine {
             record,
             action: Action::Respond(reply),
             wait: None,
+        }
+    }
+}
+
+/// What a forwarded request loses or has replaced before it goes upstream.
+#[derive(Debug, Default)]
+struct Rewrite {
+    remove_headers: Vec<String>,
+    set_headers: Vec<(String, String)>,
+}
+
+impl Rewrite {
+    fn forward(self, add_headers: Arc<[(String, String)]>) -> Action {
+        Action::Continue {
+            remove_headers: self.remove_headers,
+            set_headers: self.set_headers,
+            add_headers,
         }
     }
 }

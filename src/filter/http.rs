@@ -129,12 +129,21 @@ fn apply(metrics: &RefCell<Metrics>, verdict: &Verdict, filter_state: bool) -> A
         decision::Action::Respond(reply) => respond(reply),
         decision::Action::Continue {
             remove_headers,
+            set_headers,
             add_headers,
         } => {
             for name in remove_headers {
                 if hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None).is_err() {
                     return respond(&decision::response::bad_request(
                         "identity headers could not be removed",
+                    ));
+                }
+            }
+            for (name, value) in set_headers {
+                let value = Some(value.as_str()).filter(|v| !v.is_empty());
+                if hostcalls::set_map_value(MapType::HttpRequestHeaders, name, value).is_err() {
+                    return respond(&decision::response::bad_request(
+                        "the request could not be rewritten",
                     ));
                 }
             }
@@ -150,12 +159,13 @@ fn apply(metrics: &RefCell<Metrics>, verdict: &Verdict, filter_state: bool) -> A
     }
 }
 
-/// Host time in milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> u64 {
+/// Host time in milliseconds since the Unix epoch; `None` when the host cannot say (or says
+/// a time before 1970): never a made-up time, which would pass expired tokens.
+pub(crate) fn now_ms() -> Option<u64> {
     hostcalls::get_current_time()
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Which decision this is for a stream.
@@ -250,7 +260,14 @@ pub(crate) fn decide(
             headers
         }
     };
-    let now = now_ms();
+    let Some(now) = now_ms() else {
+        apply(
+            metrics,
+            &engine.clock_unavailable(),
+            engine.forwarding.filter_state,
+        );
+        return Outcome::Held;
+    };
     let request = HttpRequest {
         method: header(&headers, ":method"),
         target: header(&headers, ":path"),

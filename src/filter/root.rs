@@ -2,7 +2,7 @@
 //! remote keys and bundles fresh; the answers to their HTTP calls; and the requests that wait
 //! for them.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -25,14 +25,33 @@ pub(crate) struct Root {
     context_id: u32,
     worker: Rc<RefCell<Worker>>,
     metrics: Rc<RefCell<Metrics>>,
+    last_now_ms: Cell<u64>,
 }
 
 impl Root {
+    /// The host's time, or the last time it gave when the call fails (counted): timers and
+    /// fetches go on. Requests never use this: without a clock they are refused.
+    fn clock(&self) -> u64 {
+        match now_ms() {
+            Some(now) => {
+                self.last_now_ms.set(now);
+                now
+            }
+            None => {
+                self.metrics
+                    .borrow_mut()
+                    .increment("meshguard.clock.unavailable");
+                self.last_now_ms.get()
+            }
+        }
+    }
+
     pub(crate) fn new(context_id: u32) -> Root {
         Root {
             context_id,
             worker: Rc::default(),
             metrics: Rc::default(),
+            last_now_ms: Cell::new(0),
         }
     }
 
@@ -96,7 +115,9 @@ impl Context for Root {
         body_size: usize,
         _num_trailers: usize,
     ) {
-        let now = now_ms();
+        // A response must be taken whatever the clock says (the fetch is in flight until
+        // then); without a clock it is timed at the last time seen.
+        let now = self.clock();
         let wakes = {
             let mut metrics = self.metrics.borrow_mut();
             self.worker
@@ -214,7 +235,7 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
-        let now = now_ms();
+        let now = self.clock();
         let wakes = {
             let mut metrics = self.metrics.borrow_mut();
             self.worker.borrow_mut().tick(now, &mut metrics)

@@ -6,12 +6,15 @@
 //! see the path only after [`path::normalize_path`].
 
 pub mod kubernetes;
+pub mod method;
+pub mod params;
 pub mod path;
 pub mod service;
 
 use std::fmt;
 
 pub use kubernetes::{KubernetesMapping, RequestInfo, UnresolvableRequest};
+pub use method::MethodOverride;
 pub use path::PathError;
 pub use service::{RouteTemplate, ServiceMapping};
 

@@ -2,11 +2,15 @@
 //!
 //! A rule that denies `/api/v1/namespaces/x/secrets` must not be slipped past with
 //! `/api/v1/../v1/namespaces/x/secrets`, `/api//v1/…` or `/api/%761/…`. So the path is
-//! normalised the way RFC 3986 section 6 and Envoy's `normalize_path` do: percent-encoded
-//! unreserved characters are decoded, `.` and `..` segments are resolved and empty segments
-//! merged. What cannot be normalised safely is refused rather than guessed at: an encoded `/`
-//! or `\`, control characters, bad escapes, `..` above the root.
+//! normalised the way RFC 3986 and Envoy's `normalize_path` + `merge_slashes` do: percent-encoded
+//! unreserved characters are decoded, `.` and `..` segments are resolved by `remove_dot_segments`
+//! and then runs of `/` merged. The decision is made on that path, and when it differs from the
+//! one the caller sent, the request goes upstream with the normalised path (see
+//! [`crate::decision`]), so the upstream resolves the resource that was authorized. What cannot be
+//! normalised safely is refused rather than guessed at: an encoded `/` or `\`, control
+//! characters, bad escapes, segments that other servers resolve differently (`..;`, `%252e`).
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// Why a request path was refused.
@@ -20,8 +24,9 @@ pub enum PathError {
     AmbiguousEscape(u8),
     /// A raw control character or backslash.
     ForbiddenCharacter(char),
-    /// `..` would climb above the root.
-    AboveRoot,
+    /// A segment that some server reads as `.`, `..` or several segments, and meshguard does
+    /// not: `..;x`, `%252e%252e`, `%252f`.
+    HiddenSegment(String),
 }
 
 impl fmt::Display for PathError {
@@ -35,7 +40,11 @@ impl fmt::Display for PathError {
             PathError::ForbiddenCharacter(c) => {
                 write!(f, "the path contains the character {c:?}, which is refused")
             }
-            PathError::AboveRoot => write!(f, "the path climbs above the root with '..'"),
+            PathError::HiddenSegment(segment) => write!(
+                f,
+                "the path segment {segment:?} is a dot segment or a separator to some servers, \
+                 which is refused"
+            ),
         }
     }
 }
@@ -94,34 +103,81 @@ fn decode_unreserved(path: &str) -> Result<String, PathError> {
     Ok(out)
 }
 
-/// Normalises a request path (without its query). Keeps a trailing `/`.
+/// Decodes every escape, again and again (at most four rounds), as a server that decodes more
+/// than once would: what a segment can become further down the line.
+fn fully_decoded(segment: &str) -> Cow<'_, str> {
+    let mut text = Cow::Borrowed(segment);
+    for _ in 0..4 {
+        if !text.contains('%') {
+            break;
+        }
+        let next = super::params::lenient_decode(&text, false).into_owned();
+        if next == text {
+            break;
+        }
+        text = Cow::Owned(next);
+    }
+    text
+}
+
+/// Refuses a segment that some server would read as a dot segment or as more than one segment
+/// although meshguard does not: `..;jsessionid` and `.;` (Tomcat and Spring drop path
+/// parameters, then resolve), `%252e%252e` (a second decoding), `%252f`.
+fn check_segment(segment: &str) -> Result<(), PathError> {
+    if segment == "." || segment == ".." || !segment.contains(['.', '%', ';']) {
+        return Ok(());
+    }
+    let decoded = fully_decoded(segment);
+    if decoded.contains(['/', '\\']) {
+        return Err(PathError::HiddenSegment(segment.to_owned()));
+    }
+    let bare = decoded.split(';').next().unwrap_or_default();
+    if bare == "." || bare == ".." {
+        return Err(PathError::HiddenSegment(segment.to_owned()));
+    }
+    Ok(())
+}
+
+/// Normalises a request path (without its query), the way Envoy does with `normalize_path`
+/// and `merge_slashes` on: escapes of unreserved characters decoded (and the hex of the rest
+/// upper-cased), RFC 3986 `remove_dot_segments` exactly (section 5.2.4: `/a//../b` is `/a/b`,
+/// `..` at the root stays at the root), then runs of `/` merged. Keeps a trailing `/`.
 pub fn normalize_path(path: &str) -> Result<String, PathError> {
     if !path.starts_with('/') {
         return Err(PathError::NotAbsolute);
     }
     let decoded = decode_unreserved(path)?;
-    let mut segments: Vec<&str> = Vec::new();
-    let mut trailing_slash = false;
-    for segment in decoded.split('/').skip(1) {
-        trailing_slash = false;
-        match segment {
-            "" => trailing_slash = true,
-            "." => trailing_slash = true,
-            ".." => {
-                if segments.pop().is_none() {
-                    return Err(PathError::AboveRoot);
+    // remove_dot_segments on an absolute path: the output is a stack of segments, each
+    // written after a '/'; a `.` or `..` at the end leaves a trailing '/'.
+    let mut output: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = decoded.split('/').skip(1).collect();
+    for (i, segment) in segments.iter().enumerate() {
+        check_segment(segment)?;
+        let last = i + 1 == segments.len();
+        match *segment {
+            "." => {
+                if last {
+                    output.push("");
                 }
-                trailing_slash = true;
             }
-            other => segments.push(other),
+            ".." => {
+                output.pop();
+                if last {
+                    output.push("");
+                }
+            }
+            other => output.push(other),
         }
     }
     let mut normalized = String::with_capacity(decoded.len());
-    for segment in &segments {
-        normalized.push('/');
+    for segment in &output {
+        // merge_slashes: an empty segment adds no second '/'.
+        if !normalized.ends_with('/') {
+            normalized.push('/');
+        }
         normalized.push_str(segment);
     }
-    if normalized.is_empty() || trailing_slash {
+    if normalized.is_empty() {
         normalized.push('/');
     }
     Ok(normalized)

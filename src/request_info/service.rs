@@ -14,7 +14,9 @@
 //! With `routes` (templates such as `/v1/{resource}/{name}`), the first template that matches
 //! the path decides resource, name, subresource (and `{namespace}`, if the template has it); a
 //! path that no template matches is a non-resource request, which only `nonResourceURLs` rules
-//! can allow. Segments after the subresource are ignored, as the apiserver ignores them.
+//! can allow. Without routes, a path deeper than `resource/name/subresource` is a non-resource
+//! request too: unlike the apiserver, a service acts on the segments after the subresource
+//! (`POST /orders/42/items/7/refund` is not `create orders/items`).
 
 use std::fmt;
 
@@ -203,6 +205,12 @@ impl ServiceMapping {
             ..RequestInfo::default()
         };
         if self.routes.is_empty() {
+            // Deeper than resource/name/subresource: nothing RBAC can name (the apiserver's
+            // resolver would drop the rest, but the service reads it), so only a
+            // nonResourceURLs rule, or a route with {**}, can allow it.
+            if parts.len() > 3 {
+                return non_resource();
+            }
             info.resource = parts[0].to_owned();
             info.name = parts.get(1).map(|s| (*s).to_owned()).unwrap_or_default();
             info.subresource = parts.get(2).map(|s| (*s).to_owned()).unwrap_or_default();

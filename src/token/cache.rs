@@ -54,14 +54,20 @@ pub struct VerifiedToken {
     /// use (a cache belongs to one configuration, so to one set of header names). Not
     /// shared between workers: each renders its own.
     #[serde(skip)]
-    pub forwarded: Memo<Arc<[(String, String)]>>,
+    pub forwarded: Memo<Result<Arc<[(String, String)]>, String>>,
 }
 
 /// A value derived from the rest of a struct and computed once, on first use. It takes no
 /// part in comparisons: two entries that established the same thing are equal whether or not
 /// either has rendered it yet.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Memo<T>(OnceLock<T>);
+
+impl<T> Default for Memo<T> {
+    fn default() -> Self {
+        Memo(OnceLock::new())
+    }
+}
 
 impl<T> Memo<T> {
     /// The value, computed by `make` the first time.

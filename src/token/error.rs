@@ -17,6 +17,12 @@ pub enum AuthError {
         /// What is wrong, for the message.
         detail: String,
     },
+    /// A query parameter or cookie source is there twice, or where only some servers would
+    /// read it: the upstream could read another token than the one verified.
+    TokenAmbiguous {
+        /// Which source, and why.
+        detail: String,
+    },
     /// The token is longer than the configured limit; it was not parsed.
     TokenTooLarge {
         /// The token's length in bytes.
@@ -123,6 +129,7 @@ impl AuthError {
         match self {
             AuthError::TokenMissing => "token_missing",
             AuthError::TokenMalformed { .. } => "token_malformed",
+            AuthError::TokenAmbiguous { .. } => "token_ambiguous",
             AuthError::TokenTooLarge { .. } => "token_too_large",
             AuthError::AlgorithmNotAllowed { .. } => "algorithm_not_allowed",
             AuthError::IssuerUnknown { .. } => "issuer_unknown",
@@ -142,9 +149,10 @@ impl AuthError {
     }
 
     /// Every reason code, for documentation and metrics pre-registration.
-    pub const CODES: [&'static str; 17] = [
+    pub const CODES: [&'static str; 18] = [
         "token_missing",
         "token_malformed",
+        "token_ambiguous",
         "token_too_large",
         "algorithm_not_allowed",
         "issuer_unknown",
@@ -164,6 +172,12 @@ impl AuthError {
 
     pub(crate) fn malformed(detail: impl Into<String>) -> Self {
         AuthError::TokenMalformed {
+            detail: detail.into(),
+        }
+    }
+
+    pub(crate) fn ambiguous(detail: impl Into<String>) -> Self {
+        AuthError::TokenAmbiguous {
             detail: detail.into(),
         }
     }
@@ -188,6 +202,7 @@ impl fmt::Display for AuthError {
         match self {
             AuthError::TokenMissing => write!(f, "no bearer token in the request"),
             AuthError::TokenMalformed { detail } => write!(f, "malformed token: {detail}"),
+            AuthError::TokenAmbiguous { detail } => write!(f, "ambiguous token: {detail}"),
             AuthError::TokenTooLarge { size, limit } => {
                 write!(f, "token is {size} bytes, over the {limit}-byte limit")
             }

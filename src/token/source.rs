@@ -9,6 +9,8 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use super::AuthError;
+use crate::request_info::params;
+use crate::request_info::path::split_target;
 
 /// One place a token may be carried.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -30,12 +32,12 @@ pub enum TokenSource {
     },
     /// A query parameter of the request path, e.g. `access_token`.
     QueryParameter {
-        /// Parameter name, compared exactly.
+        /// Parameter name, compared with the name as servers decode it.
         name: String,
     },
     /// A cookie, e.g. `session`.
     Cookie {
-        /// Cookie name, compared exactly.
+        /// Cookie name, compared with the name as servers trim and decode it.
         name: String,
     },
 }
@@ -71,9 +73,15 @@ pub struct ExtractedToken<'r> {
 /// Finds every token the configured sources carry in a request. `headers` are the request
 /// headers as name/value pairs (names in any case); `path` is the request path with its query.
 ///
-/// Returns [`AuthError::TokenMissing`] when no source carries a token, and
-/// [`AuthError::TokenMalformed`] when a source carries an empty one (`Authorization: Bearer `).
-/// The same token found twice is returned once.
+/// Every token a common server would read from a configured source is found (see
+/// [`params`](crate::request_info::params)): header names compare as CGI folds them
+/// (`x_jwt` is `x-jwt`), query and cookie names after decoding. A query parameter or cookie
+/// that is there twice, or that only some servers would see, is refused as ambiguous: the
+/// server could read another token than the one verified.
+///
+/// Returns [`AuthError::TokenMissing`] when no source carries a token,
+/// [`AuthError::TokenMalformed`] when a source carries an empty one (`Authorization: Bearer `)
+/// and [`AuthError::TokenAmbiguous`] as above. The same token found twice is returned once.
 pub fn extract<'r, K, V>(
     sources: &[TokenSource],
     headers: &'r [(K, V)],
@@ -104,7 +112,7 @@ where
             TokenSource::Header { name, value_prefix } => {
                 for (_, value) in headers
                     .iter()
-                    .filter(|(n, _)| n.as_ref().eq_ignore_ascii_case(name))
+                    .filter(|(n, _)| params::same_header_name(n.as_ref(), name))
                 {
                     let value = value.as_ref();
                     let rest = match value_prefix {
@@ -117,27 +125,21 @@ where
                 }
             }
             TokenSource::QueryParameter { name } => {
-                let query = path.split_once('?').map(|(_, q)| q).unwrap_or_default();
-                let query = query.split_once('#').map(|(q, _)| q).unwrap_or(query);
-                for pair in query.split('&') {
-                    let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-                    if key == name {
-                        push(percent_decode(value)?)?;
-                    }
+                let (_, query) = split_target(path);
+                if let Some(value) = unambiguous(source, params::query_find(query, name))? {
+                    let token = params::strict_decode(value).ok_or_else(|| {
+                        AuthError::malformed("broken percent-escape or non-UTF-8 in query token")
+                    })?;
+                    push(token)?;
                 }
             }
             TokenSource::Cookie { name } => {
-                for (_, value) in headers
+                let cookies = headers
                     .iter()
                     .filter(|(n, _)| n.as_ref().eq_ignore_ascii_case("cookie"))
-                {
-                    for cookie in value.as_ref().split(';') {
-                        if let Some((key, value)) = cookie.trim().split_once('=') {
-                            if key == name {
-                                push(Cow::Borrowed(value.trim_matches('"')))?;
-                            }
-                        }
-                    }
+                    .map(|(_, v)| v.as_ref());
+                if let Some(value) = unambiguous(source, params::cookie_find(cookies, name))? {
+                    push(Cow::Borrowed(value))?;
                 }
             }
         }
@@ -148,45 +150,31 @@ where
     Ok(found)
 }
 
+/// The one value a query parameter or cookie source has, if any; refused when there are several
+/// or when some servers would not see it (or see another).
+fn unambiguous<'a>(
+    source: &TokenSource,
+    found: Vec<params::Found<'a>>,
+) -> Result<Option<&'a str>, AuthError> {
+    match found.as_slice() {
+        [] => Ok(None),
+        [one] if !one.after_separator => Ok(Some(one.raw_value)),
+        [_] => Err(AuthError::ambiguous(format!(
+            "{} follows a separator that only some servers split on",
+            source.describe()
+        ))),
+        _ => Err(AuthError::ambiguous(format!(
+            "{} is present {} times",
+            source.describe(),
+            found.len()
+        ))),
+    }
+}
+
 fn strip_prefix_ignore_case<'v>(value: &'v str, prefix: &str) -> Option<&'v str> {
     let head = value.get(..prefix.len())?;
     head.eq_ignore_ascii_case(prefix)
         .then(|| &value[prefix.len()..])
-}
-
-/// Decodes `%XX` escapes (and `+` as space, as in form encoding). A broken escape makes the
-/// token malformed rather than being passed on half-decoded.
-fn percent_decode(value: &str) -> Result<Cow<'_, str>, AuthError> {
-    if !value.contains(['%', '+']) {
-        return Ok(Cow::Borrowed(value));
-    }
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| AuthError::malformed("broken percent-escape in query token"))?;
-                out.push(hex);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out)
-        .map(Cow::Owned)
-        .map_err(|_| AuthError::malformed("query token is not UTF-8"))
 }
 
 #[cfg(test)]

@@ -50,6 +50,18 @@ fn oidc(email: &str, hd: &str, groups: &[&str]) -> String {
     )
 }
 
+/// The namespace a forged token claims to be in.
+fn namespace_admin() -> &'static str {
+    "kube-system"
+}
+
+/// A bearer token and more headers.
+pub fn with_headers(token: &str, more: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut headers = bearer(token);
+    headers.extend(more.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())));
+    headers
+}
+
 pub fn bearer(token: &str) -> Vec<(String, String)> {
     vec![("authorization".into(), format!("Bearer {token}"))]
 }
@@ -68,6 +80,7 @@ pub fn table() -> Vec<Scenario> {
         user,
     };
     let web_user = "system:serviceaccount:frontend:web";
+    let forged = tamper(&web, sa(namespace_admin(), "admin"));
     let mut forged_headers = bearer(&web);
     forged_headers.push(("x-remote-user".into(), "system:admin".into()));
     forged_headers.push(("x-remote-group".into(), "system:masters".into()));
@@ -404,6 +417,189 @@ pub fn table() -> Vec<Scenario> {
             403,
             "forbidden",
             "oidc:eve@example.com",
+        ),
+        // Issue 17: no identity, path, method or token trick reaches the upstream.
+        s(
+            "underscore identity headers (CGI folds _ into -)",
+            "GET",
+            "/orders/42",
+            with_headers(
+                &web,
+                &[
+                    ("x_remote_user", "system:admin"),
+                    ("X_Remote_Group", "system:masters"),
+                    ("x_remote_extra_scopes", "forged"),
+                ],
+            ),
+            200,
+            "allowed",
+            web_user,
+        ),
+        s(
+            "impersonation and uid headers",
+            "GET",
+            "/orders/42",
+            with_headers(
+                &web,
+                &[
+                    ("impersonate-user", "system:admin"),
+                    ("Impersonate-Group", "system:masters"),
+                    ("impersonate-uid", "forged"),
+                    ("impersonate_extra_scopes", "forged"),
+                    ("x-remote-uid", "forged"),
+                ],
+            ),
+            200,
+            "allowed",
+            web_user,
+        ),
+        s(
+            "forged query token under an encoded name",
+            "GET",
+            &format!("/orders/42?access%5Ftoken={forged}"),
+            bearer(&web),
+            401,
+            "signature_invalid",
+            "",
+        ),
+        s(
+            "forged query token under another encoding",
+            "GET",
+            &format!("/orders/42?%61ccess_token={forged}"),
+            bearer(&web),
+            401,
+            "signature_invalid",
+            "",
+        ),
+        s(
+            "query token after a semicolon",
+            "GET",
+            &format!("/orders/42?x=1;access_token={forged}"),
+            bearer(&web),
+            401,
+            "token_ambiguous",
+            "",
+        ),
+        s(
+            "query token twice",
+            "GET",
+            &format!("/orders/42?access_token={web}&access_token={web}"),
+            vec![],
+            401,
+            "token_ambiguous",
+            "",
+        ),
+        s(
+            "forged cookie with a space before =",
+            "GET",
+            "/orders/42",
+            with_headers(&web, &[("cookie", &format!("session ={forged}"))]),
+            401,
+            "signature_invalid",
+            "",
+        ),
+        s(
+            "forged cookie after a comma",
+            "GET",
+            "/orders/42",
+            with_headers(&web, &[("cookie", &format!("a=b, session={forged}"))]),
+            401,
+            "token_ambiguous",
+            "",
+        ),
+        s(
+            "query token is stripped from the path",
+            "GET",
+            &format!("/orders/42?page=2&access_token={web}"),
+            vec![],
+            200,
+            "allowed",
+            web_user,
+        ),
+        s(
+            "cookie token is stripped from the cookies",
+            "GET",
+            "/orders/42",
+            vec![("cookie".into(), format!("theme=dark; session={web}"))],
+            200,
+            "allowed",
+            web_user,
+        ),
+        s(
+            "empty segment before .. (RFC 3986)",
+            "GET",
+            "/charges//../orders/42",
+            bearer(&web),
+            403,
+            "forbidden",
+            web_user,
+        ),
+        s(
+            "dot segments are resolved and the path rewritten",
+            "GET",
+            "/orders/./7/../42",
+            bearer(&web),
+            200,
+            "allowed",
+            web_user,
+        ),
+        s(
+            "path-parameter dot segments",
+            "GET",
+            "/orders/42/..;/..;/charges/1",
+            bearer(&web),
+            400,
+            "request_rejected",
+            "",
+        ),
+        s(
+            "double-encoded dot segments",
+            "GET",
+            "/orders/42/items/%252e%252e/%252e%252e/charges/1",
+            bearer(&web),
+            400,
+            "request_rejected",
+            "",
+        ),
+        s(
+            "deeper than a subresource",
+            "POST",
+            "/orders/42/items/7/refund",
+            bearer(&web),
+            403,
+            "forbidden",
+            web_user,
+        ),
+        s(
+            "method override header",
+            "POST",
+            "/orders/42",
+            with_headers(&web, &[("X-HTTP-Method-Override", "DELETE")]),
+            400,
+            "request_rejected",
+            "",
+        ),
+        s(
+            "method override parameter",
+            "POST",
+            "/orders/42?_method=DELETE",
+            bearer(&web),
+            400,
+            "request_rejected",
+            "",
+        ),
+        s(
+            "identity with CR LF",
+            "GET",
+            "/orders/42",
+            bearer(&oidc(
+                "bob@example.com\r\nx-remote-group: system:masters",
+                "example.com",
+                &["support"],
+            )),
+            401,
+            "claim_validation_failed",
+            "",
         ),
     ]
 }

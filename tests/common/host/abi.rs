@@ -409,7 +409,8 @@ pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             };
             let key = key.to_ascii_lowercase();
             let pairs = c.data_mut().map_mut(map);
-            pairs.retain(|(n, _)| *n != key);
+            // Envoy's header maps ignore case.
+            pairs.retain(|(n, _)| !n.eq_ignore_ascii_case(&key));
             pairs.push((key, value));
             Ok(Status::Ok as i32)
         },
@@ -429,9 +430,12 @@ pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 c.data_mut()
                     .stream_mut()
                     .binary_request_headers
-                    .retain(|(n, _)| *n != key);
+                    .retain(|(n, _)| !n.eq_ignore_ascii_case(&key));
             }
-            c.data_mut().map_mut(map).retain(|(n, _)| *n != key);
+            // Envoy's header maps ignore case.
+            c.data_mut()
+                .map_mut(map)
+                .retain(|(n, _)| !n.eq_ignore_ascii_case(&key));
             Ok(Status::Ok as i32)
         },
     )?;
