@@ -19,6 +19,7 @@ pub mod decision;
 pub mod identity;
 pub mod json;
 pub mod rbac;
+pub mod reason;
 pub mod remote;
 pub mod request_info;
 pub mod token;

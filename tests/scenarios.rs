@@ -58,7 +58,7 @@ fn through_core(engine: &meshguard::decision::Engine, scenario: &Scenario) -> Ou
     match verdict.action {
         Action::Respond(reply) => Outcome {
             status: reply.status,
-            reason: record.reason.to_owned(),
+            reason: record.reason.to_string(),
             user: record.user,
             body: reply.body,
             headers: sorted(reply.headers),
@@ -82,7 +82,7 @@ fn through_core(engine: &meshguard::decision::Engine, scenario: &Scenario) -> Ou
             );
             Outcome {
                 status: 200,
-                reason: record.reason.to_owned(),
+                reason: record.reason.to_string(),
                 user: record.user,
                 body: String::new(),
                 headers: sorted(upstream),

@@ -18,6 +18,7 @@ use crate::bundle::Policy;
 use crate::config::schema::Mode;
 use crate::identity::UserInfo;
 use crate::rbac::{AllowSource, Attributes, Decision};
+pub use crate::reason::{Outcome, Reason};
 use crate::remote::BundleSource;
 use crate::request_info::method::{self, Override};
 use crate::request_info::{params, path, MethodOverride, RequestMapper};
@@ -66,11 +67,11 @@ pub enum Action {
 #[serde(rename_all = "camelCase")]
 pub struct DecisionRecord {
     /// `allow`, `deny` or `bypass`.
-    pub decision: &'static str,
+    pub decision: Outcome,
     /// The status meshguard answers (or, in dry-run, would answer); 200 when forwarded.
     pub status: u16,
-    /// `allowed`, `bypass`, `forbidden`, `request_rejected`, or an authentication reason code.
-    pub reason: &'static str,
+    /// Why: `allowed`, `bypass`, `forbidden`, `request_rejected`, an authentication reason…
+    pub reason: Reason,
     /// False when a deny was let through in dry-run mode.
     pub enforced: bool,
     /// The authenticated user, if any.
@@ -143,15 +144,12 @@ impl Serialize for Detail {
 impl DecisionRecord {
     /// The counter this decision increments: `meshguard.decision.<decision>.<reason>`.
     pub fn metric_name(&self) -> String {
-        format!("meshguard.decision.{}.{}", self.decision, self.reason)
+        self.reason.metric_name()
     }
 
-    /// The value of the decision header: `allow`, or `deny:<reason>`.
-    pub fn header_value(&self) -> Cow<'static, str> {
-        match self.decision {
-            "deny" => Cow::Owned(format!("deny:{}", self.reason)),
-            other => Cow::Borrowed(other),
-        }
+    /// The value of the decision header: `allow`, `bypass` or `deny:<reason>`.
+    pub fn header_value(&self) -> &'static str {
+        self.reason.header_value()
     }
 }
 
@@ -283,9 +281,9 @@ impl Engine {
         };
         self.rewrite_target(&mut rewrite, request.target, &record.path, query);
         if path_matches(&self.bypass_paths, &record.path) {
-            record.decision = "bypass";
+            record.decision = Outcome::Bypass;
             record.status = 200;
-            record.reason = "bypass";
+            record.reason = Reason::Bypass;
             return Verdict {
                 record,
                 action: rewrite.forward(Arc::from([])),
@@ -308,10 +306,10 @@ impl Engine {
             // Fail closed until a first bundle loads; 503 because the caller is not at fault
             // and a retry (Envoy's retry policy, another replica) may succeed.
             let message = "no policy bundle has loaded yet";
-            let reply = response::unavailable("bundle_unavailable", message);
+            let reply = response::unavailable(Reason::BundleUnavailable, message);
             let mut verdict = self.deny(
                 record,
-                "bundle_unavailable",
+                Reason::BundleUnavailable,
                 reply,
                 message.to_owned(),
                 rewrite,
@@ -375,9 +373,9 @@ impl Engine {
         match decision {
             Decision::Allow(source) => {
                 describe(&mut record, attributes);
-                record.decision = "allow";
+                record.decision = Outcome::Allow;
                 record.status = 200;
-                record.reason = "allowed";
+                record.reason = Reason::Allowed;
                 record.detail = Detail::AllowedBy(source);
                 Verdict {
                     record,
@@ -389,7 +387,7 @@ impl Engine {
                 let message = attributes.forbidden_message(&user.username);
                 let reply = response::forbidden(&attributes, &message);
                 describe(&mut record, attributes);
-                self.deny(record, "forbidden", reply, message, rewrite)
+                self.deny(record, Reason::Forbidden, reply, message, rewrite)
             }
         }
     }
@@ -417,11 +415,11 @@ impl Engine {
         let reply = match error {
             // No key set yet: the token may be good; the caller is not at fault.
             AuthError::KeysUnavailable { .. } => {
-                response::unavailable(error.code(), &error.to_string())
+                response::unavailable(error.reason(), &error.to_string())
             }
             _ => response::unauthorized(&self.realm, error),
         };
-        self.deny(record, error.code(), reply, error.to_string(), rewrite)
+        self.deny(record, error.reason(), reply, error.to_string(), rewrite)
     }
 
     /// A request refused before it could be examined, e.g. because a pseudo-header was not
@@ -437,10 +435,10 @@ impl Engine {
     pub fn clock_unavailable(&self) -> Verdict {
         let mut record = self.record();
         let message = "the proxy's clock could not be read";
-        record.decision = "deny";
-        record.reason = "clock_unavailable";
+        record.decision = Outcome::Deny;
+        record.reason = Reason::ClockUnavailable;
         record.detail = Detail::Text(message.to_owned());
-        let reply = response::unavailable("clock_unavailable", message);
+        let reply = response::unavailable(Reason::ClockUnavailable, message);
         record.status = reply.status;
         Verdict {
             record,
@@ -452,7 +450,7 @@ impl Engine {
     /// `request_rejected`: a 400 saying `message`, which the record keeps too.
     fn rejected(&self, record: DecisionRecord, message: String, rewrite: Rewrite) -> Verdict {
         let reply = response::bad_request(&message);
-        self.deny(record, "request_rejected", reply, message, rewrite)
+        self.deny(record, Reason::RequestRejected, reply, message, rewrite)
     }
 
     /// Whether an authentication failure is for want of keys a fetch may bring.
@@ -569,19 +567,19 @@ impl Engine {
     fn deny(
         &self,
         mut record: DecisionRecord,
-        reason: &'static str,
+        reason: Reason,
         reply: LocalReply,
         detail: String,
         rewrite: Rewrite,
     ) -> Verdict {
-        record.decision = "deny";
+        record.decision = Outcome::Deny;
         record.status = reply.status;
         record.reason = reason;
         record.detail = Detail::Text(detail);
         if self.mode == Mode::DryRun {
             record.enforced = false;
             let add_headers = match &self.forwarding.decision_header {
-                Some(header) => Arc::from([(header.clone(), record.header_value().into_owned())]),
+                Some(header) => Arc::from([(header.clone(), record.header_value().to_owned())]),
                 None => Arc::from([]),
             };
             return Verdict {

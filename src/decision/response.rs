@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::rbac::Attributes;
+use crate::reason::Reason;
 use crate::token::AuthError;
 
 /// A local reply.
@@ -131,6 +132,14 @@ pub fn forbidden(attributes: &Attributes, message: &str) -> LocalReply {
     }
 }
 
+/// 503 `not_configured`: no configuration is in force.
+pub fn not_configured() -> LocalReply {
+    unavailable(
+        Reason::NotConfigured,
+        "the filter has no configuration in force",
+    )
+}
+
 /// 400 for a request whose path cannot be normalised or mapped safely.
 pub fn bad_request(message: &str) -> LocalReply {
     LocalReply {
@@ -138,7 +147,7 @@ pub fn bad_request(message: &str) -> LocalReply {
         headers: json_headers(),
         body: Problem {
             code: 400,
-            reason: "request_rejected",
+            reason: Reason::RequestRejected.code(),
             message,
         }
         .body(),
@@ -147,7 +156,7 @@ pub fn bad_request(message: &str) -> LocalReply {
 
 /// 503 while a key set or the first bundle is not available: the caller is not at fault, and
 /// `Retry-After` invites a retry (Envoy's and Istio's retry policies retry 503 by default).
-pub fn unavailable(reason: &str, message: &str) -> LocalReply {
+pub fn unavailable(reason: Reason, message: &str) -> LocalReply {
     let mut headers = json_headers();
     headers.push(("retry-after".to_owned(), "1".to_owned()));
     LocalReply {
@@ -155,7 +164,7 @@ pub fn unavailable(reason: &str, message: &str) -> LocalReply {
         headers,
         body: Problem {
             code: 503,
-            reason,
+            reason: reason.code(),
             message,
         }
         .body(),

@@ -107,7 +107,7 @@ fn apply(metrics: &RefCell<Metrics>, verdict: &Verdict, filter_state: bool) -> A
     // Denies at info, allows at debug (as Envoy's RBAC filter does): at the default info
     // level a busy proxy writes no line per allowed request, and the line is built only when
     // the host will print it.
-    let level = if record.decision == "deny" {
+    let level = if record.decision == decision::Outcome::Deny {
         LogLevel::Info
     } else {
         LogLevel::Debug
@@ -211,11 +211,10 @@ pub(crate) fn decide(
             LogLevel::Error,
             "meshguard: not configured; refusing the request",
         );
-        respond(&decision::LocalReply {
-            status: 503,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: r#"{"code":503,"reason":"not_configured"}"#.into(),
-        });
+        metrics
+            .borrow_mut()
+            .count_reason(decision::Reason::NotConfigured);
+        respond(&decision::response::not_configured());
         return Outcome::Held;
     };
     // Bytes, not strings: Envoy passes header values that are not UTF-8 (obs-text), and

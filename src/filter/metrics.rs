@@ -7,8 +7,8 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 
 use crate::decision::DecisionRecord;
+use crate::reason::Reason;
 use crate::remote::FetchError;
-use crate::token::AuthError;
 
 /// The counters every request touches, by their slot in [`Metrics::hot`]: their ids are kept
 /// in an array, so counting a request costs no name formatting or hashing.
@@ -46,27 +46,18 @@ impl Hot {
 pub(crate) struct Metrics {
     ids: HashMap<String, u32>,
     hot: [Option<u32>; 4],
-    /// Decision counters by (decision, reason): both are static strings.
-    decisions: HashMap<(&'static str, &'static str), u32>,
+    /// Decision counters by reason (the reason names its outcome).
+    decisions: HashMap<Reason, u32>,
 }
 
 impl Metrics {
     /// Defines the counters every deployment has, so they show as 0 before the first request.
     pub(crate) fn define_known(&mut self) {
-        let mut names = vec![
-            "meshguard.decision.allow.allowed".to_owned(),
-            "meshguard.decision.bypass.bypass".to_owned(),
-            "meshguard.decision.deny.forbidden".to_owned(),
-            "meshguard.decision.deny.request_rejected".to_owned(),
-            "meshguard.decision.deny.bundle_unavailable".to_owned(),
-            "meshguard.config.rejected".to_owned(),
-        ];
+        // Every outcome and reason, from the one list of them.
+        let mut names: Vec<String> = Reason::ALL.iter().map(|r| r.metric_name()).collect();
+        names.push("meshguard.config.rejected".to_owned());
+        names.push("meshguard.clock.unavailable".to_owned());
         names.extend(Hot::ALL.iter().map(|hot| hot.name().to_owned()));
-        names.extend(
-            AuthError::CODES
-                .iter()
-                .map(|c| format!("meshguard.decision.deny.{c}")),
-        );
         for name in names {
             self.id(&name, MetricType::Counter);
         }
@@ -132,13 +123,17 @@ impl Metrics {
     /// Counts a decision under [`DecisionRecord::metric_name`], its id kept by (decision,
     /// reason) so that no name is formatted per request.
     pub(crate) fn count_decision(&mut self, record: &DecisionRecord) {
-        let key = (record.decision, record.reason);
-        let id = match self.decisions.get(&key) {
+        self.count_reason(record.reason);
+    }
+
+    /// Counts one request that came to `reason`.
+    pub(crate) fn count_reason(&mut self, reason: Reason) {
+        let id = match self.decisions.get(&reason) {
             Some(id) => Some(*id),
             None => {
-                let id = self.id(&record.metric_name(), MetricType::Counter);
+                let id = self.id(&reason.metric_name(), MetricType::Counter);
                 if let Some(id) = id {
-                    self.decisions.insert(key, id);
+                    self.decisions.insert(reason, id);
                 }
                 id
             }

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::reason::Reason;
+
 /// An authentication failure.
 ///
 /// [`AuthError::code`] is the stable snake_case reason used verbatim in logs, metrics, HTTP
@@ -124,51 +126,34 @@ pub enum AuthError {
 }
 
 impl AuthError {
-    /// The stable snake_case reason code.
-    pub fn code(&self) -> &'static str {
+    /// The reason this failure is reported as.
+    pub fn reason(&self) -> Reason {
         match self {
-            AuthError::TokenMissing => "token_missing",
-            AuthError::TokenMalformed { .. } => "token_malformed",
-            AuthError::TokenAmbiguous { .. } => "token_ambiguous",
-            AuthError::TokenTooLarge { .. } => "token_too_large",
-            AuthError::AlgorithmNotAllowed { .. } => "algorithm_not_allowed",
-            AuthError::IssuerUnknown { .. } => "issuer_unknown",
-            AuthError::KeyNotFound { .. } => "key_not_found",
-            AuthError::SignatureInvalid { .. } => "signature_invalid",
-            AuthError::TokenExpired { .. } => "token_expired",
-            AuthError::TokenNotYetValid { .. } => "token_not_yet_valid",
-            AuthError::TokenIssuedInFuture { .. } => "token_issued_in_future",
-            AuthError::ExpirationMissing => "expiration_missing",
-            AuthError::LifetimeTooLong { .. } => "lifetime_too_long",
-            AuthError::AudienceMismatch { .. } => "audience_mismatch",
-            AuthError::ClaimValidationFailed { .. } => "claim_validation_failed",
-            AuthError::TokenRevoked { .. } => "token_revoked",
-            AuthError::KeysUnavailable { .. } => "keys_unavailable",
-            AuthError::IdentityConflict { .. } => "identity_conflict",
+            AuthError::TokenMissing => Reason::TokenMissing,
+            AuthError::TokenMalformed { .. } => Reason::TokenMalformed,
+            AuthError::TokenAmbiguous { .. } => Reason::TokenAmbiguous,
+            AuthError::TokenTooLarge { .. } => Reason::TokenTooLarge,
+            AuthError::AlgorithmNotAllowed { .. } => Reason::AlgorithmNotAllowed,
+            AuthError::IssuerUnknown { .. } => Reason::IssuerUnknown,
+            AuthError::KeyNotFound { .. } => Reason::KeyNotFound,
+            AuthError::SignatureInvalid { .. } => Reason::SignatureInvalid,
+            AuthError::TokenExpired { .. } => Reason::TokenExpired,
+            AuthError::TokenNotYetValid { .. } => Reason::TokenNotYetValid,
+            AuthError::TokenIssuedInFuture { .. } => Reason::TokenIssuedInFuture,
+            AuthError::ExpirationMissing => Reason::ExpirationMissing,
+            AuthError::LifetimeTooLong { .. } => Reason::LifetimeTooLong,
+            AuthError::AudienceMismatch { .. } => Reason::AudienceMismatch,
+            AuthError::ClaimValidationFailed { .. } => Reason::ClaimValidationFailed,
+            AuthError::TokenRevoked { .. } => Reason::TokenRevoked,
+            AuthError::KeysUnavailable { .. } => Reason::KeysUnavailable,
+            AuthError::IdentityConflict { .. } => Reason::IdentityConflict,
         }
     }
 
-    /// Every reason code, for documentation and metrics pre-registration.
-    pub const CODES: [&'static str; 18] = [
-        "token_missing",
-        "token_malformed",
-        "token_ambiguous",
-        "token_too_large",
-        "algorithm_not_allowed",
-        "issuer_unknown",
-        "key_not_found",
-        "signature_invalid",
-        "token_expired",
-        "token_not_yet_valid",
-        "token_issued_in_future",
-        "expiration_missing",
-        "lifetime_too_long",
-        "audience_mismatch",
-        "claim_validation_failed",
-        "token_revoked",
-        "keys_unavailable",
-        "identity_conflict",
-    ];
+    /// The stable snake_case reason code.
+    pub fn code(&self) -> &'static str {
+        self.reason().code()
+    }
 
     pub(crate) fn malformed(detail: impl Into<String>) -> Self {
         AuthError::TokenMalformed {
