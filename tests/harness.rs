@@ -707,3 +707,33 @@ fn the_harness_carries_ticks_http_callouts_and_shared_data() {
     // A token that was answered, or never issued, finds nothing.
     assert!(!host.http_call_response(call.token, &[], b""));
 }
+
+#[test]
+fn without_a_clock_requests_are_refused_not_checked_against_time_zero() {
+    let mut host = started(&demo_plugin_config());
+    // A token without iat or nbf that expired long ago: at time 0 its exp would be in the future.
+    let stale = sa_token(json!({
+        "iss": SA_ISSUER, "aud": ["meshguard"], "sub": "system:serviceaccount:frontend:web",
+        "exp": NOW - 86_400,
+        "kubernetes.io": {"namespace": "frontend", "serviceaccount": {"name": "web", "uid": "sa-web"}}
+    }));
+    let auth = format!("Bearer {stale}");
+    host.state_mut().clock_fails = true;
+    let exchange = send(&mut host, "GET", "/orders/42", &[("authorization", &auth)]);
+    let reply = exchange.local_reply.as_ref().expect("a local reply");
+    assert_eq!(reply.status, 503);
+    let body: Value = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(body["reason"], "clock_unavailable");
+    assert_eq!(
+        host.state()
+            .counter("meshguard.decision.deny.clock_unavailable"),
+        1
+    );
+    // The clock back: the same token is expired, and a good one passes.
+    host.state_mut().clock_fails = false;
+    let exchange = send(&mut host, "GET", "/orders/42", &[("authorization", &auth)]);
+    assert_eq!(exchange.status(), 401);
+    let good = format!("Bearer {}", web());
+    let exchange = send(&mut host, "GET", "/orders/42", &[("authorization", &good)]);
+    assert_eq!(exchange.status(), 200);
+}

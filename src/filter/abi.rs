@@ -7,6 +7,7 @@ use proxy_wasm::types::LogLevel;
 #[link(wasm_import_module = "env")]
 extern "C" {
     fn proxy_get_log_level(return_level: *mut u32) -> u32;
+    fn proxy_get_current_time_nanoseconds(return_time: *mut u64) -> u32;
     fn proxy_continue_stream(stream_type: u32) -> u32;
     fn proxy_get_header_map_pairs(
         map_type: u32,
@@ -33,6 +34,15 @@ fn host_log_level() -> Option<u32> {
 /// host cannot say, it does.
 pub(crate) fn log_enabled(level: LogLevel) -> bool {
     host_log_level().is_none_or(|host| host <= level as u32)
+}
+
+/// The host's wall clock in nanoseconds since the Unix epoch; `None` when the host cannot say
+/// (the SDK's `get_current_time` panics then).
+pub(crate) fn current_time_nanos() -> Option<u64> {
+    let mut nanos = 0;
+    // SAFETY: the host writes one u64 to the address given, which is a live local.
+    let status = unsafe { proxy_get_current_time_nanoseconds(&mut nanos) };
+    (status == 0).then_some(nanos)
 }
 
 /// Resumes the HTTP request of the context in effect; the ABI status on failure.

@@ -2,7 +2,6 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::UNIX_EPOCH;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
@@ -162,10 +161,9 @@ fn apply(metrics: &RefCell<Metrics>, verdict: &Verdict, filter_state: bool) -> A
 /// Host time in milliseconds since the Unix epoch; `None` when the host cannot say (or says
 /// a time before 1970): never a made-up time, which would pass expired tokens.
 pub(crate) fn now_ms() -> Option<u64> {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    abi::current_time_nanos()
+        .map(|nanos| nanos / 1_000_000)
+        .filter(|&ms| ms > 0)
 }
 
 /// Which decision this is for a stream.

@@ -140,8 +140,18 @@ pub fn stat(admin: u16, name: &str) -> i64 {
 
 /// The echo upstream (`envoy/echo_upstream.py`) on a fresh port.
 pub fn start_upstream(dir: &Path) -> (Process, u16) {
+    start_script_upstream(dir, "envoy/echo_upstream.py")
+}
+
+/// The WSGI upstream (`envoy/wsgi_upstream.py`: Python's wsgiref reporting what a WSGI app
+/// believes) on a fresh port.
+pub fn start_wsgi_upstream(dir: &Path) -> (Process, u16) {
+    start_script_upstream(dir, "envoy/wsgi_upstream.py")
+}
+
+fn start_script_upstream(dir: &Path, script: &str) -> (Process, u16) {
     let port = free_port();
-    let script = root().join("envoy/echo_upstream.py");
+    let script = root().join(script);
     let process = spawn(
         Path::new("python3"),
         &[script.to_str().unwrap(), &port.to_string()],
@@ -223,11 +233,26 @@ pub fn start_envoy_with_clusters(
     config: &Value,
     clusters: &[(&str, u16)],
 ) -> Envoy {
+    start_envoy_edited(envoy, dir, upstream, config, clusters, &|yaml| {
+        yaml.to_owned()
+    })
+}
+
+/// [`start_envoy_with_clusters`] with the Envoy configuration passed through `edit` first
+/// (e.g. to take out the listener's path normalisation).
+pub fn start_envoy_edited(
+    envoy: &Path,
+    dir: &Path,
+    upstream: u16,
+    config: &Value,
+    clusters: &[(&str, u16)],
+    edit: &dyn Fn(&str) -> String,
+) -> Envoy {
     // A port picked free can be taken by a parallel test before Envoy binds it: such a start
     // is tried again on other ports.
     for attempt in 1..=3 {
         let (port, admin) = (free_port(), free_port());
-        let mut yaml = envoy_yaml(upstream, port, admin, config);
+        let mut yaml = edit(&envoy_yaml(upstream, port, admin, config));
         for (name, port) in clusters {
             yaml.push_str(&format!(
                 "\n  - name: {name}\n    type: STATIC\n    connect_timeout: 1s\n    load_assignment:\n      \

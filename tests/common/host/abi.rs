@@ -221,6 +221,9 @@ pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             c.data_mut()
                 .calls
                 .push("proxy_get_current_time_nanoseconds");
+            if c.data().clock_fails {
+                return Ok(Status::InternalFailure as i32);
+            }
             let now = c.data().now_nanos;
             put(&mut c, ret, &now.to_le_bytes())
         },

@@ -180,6 +180,9 @@ pub struct HostState {
     pub now_nanos: u64,
     /// Monotonic clock in nanoseconds.
     pub monotonic_nanos: u64,
+    /// When set, `proxy_get_current_time_nanoseconds` fails (a host whose clock cannot be
+    /// read).
+    pub clock_fails: bool,
     /// The level below which the module should not log (`proxy_get_log_level`).
     pub log_level: i32,
     /// Seed of the deterministic `random_get`.
