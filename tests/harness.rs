@@ -615,15 +615,44 @@ fn thousands_of_hostile_requests_get_an_answer_and_never_a_trap() {
         if rng.next().is_multiple_of(4) {
             list.push(("cookie".to_owned(), rng.string(token_alphabet, 80)));
         }
+        // Issue 17's tricks: forged identity headers in every spelling, method overrides,
+        // tokens in the query and cookies.
+        let forged = [
+            "x_remote_user",
+            "X-Remote-Group",
+            "impersonate-user",
+            "x_remote_uid",
+        ];
+        list.push(((*rng.pick(&forged)).to_owned(), "forged".to_owned()));
+        match rng.next() % 5 {
+            0 => list.push(("x-http-method-override".to_owned(), "DELETE".to_owned())),
+            1 => list.push(("cookie".to_owned(), format!("a=b; session={valid}"))),
+            _ => {}
+        }
         let mut all = vec![
             (":method".to_owned(), (*rng.pick(&methods)).to_owned()),
             (":path".to_owned(), path),
             (":authority".to_owned(), "orders".to_owned()),
         ];
         all.extend(list);
+        if i % 7 == 0 {
+            let path = &mut all[1].1;
+            path.push_str(&format!("?access_token={valid}&x=1"));
+        }
         // A trap would panic inside the harness and fail this test.
         let exchange = host.request_with(all, b"");
         let status = exchange.status();
+        if status == 200 {
+            // Nothing forged and no token ever reaches the upstream.
+            assert!(
+                !exchange
+                    .upstream_headers
+                    .iter()
+                    .any(|(_, v)| v == "forged" || v.contains(&valid)),
+                "request {i}: {:?}",
+                exchange.upstream_headers
+            );
+        }
         assert!(
             [200, 400, 401, 403].contains(&status),
             "request {i}: status {status}"
