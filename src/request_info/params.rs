@@ -31,7 +31,7 @@ fn hex_value(byte: u8) -> Option<u8> {
 /// as written; bytes that do not form UTF-8 become U+FFFD. Never fails: this is how a name is
 /// read, not whether it is acceptable.
 pub fn lenient_decode(text: &str, plus: bool) -> Cow<'_, str> {
-    if !text.contains('%') && !(plus && text.contains('+')) {
+    if !(text.contains('%') || plus && text.contains('+')) {
         return Cow::Borrowed(text);
     }
     let bytes = text.as_bytes();
@@ -144,12 +144,15 @@ pub fn query_find<'a>(query: &'a str, name: &str) -> Vec<Found<'a>> {
     found
 }
 
-/// The query without the pairs whose decoded name `drop` accepts; `None` when nothing was
-/// removed.
+/// The query without the pairs whose decoded name `drop` accepts, at the start of the pair or
+/// after a `;` in it; `None` when nothing was removed.
 pub fn query_without(query: &str, drop: impl Fn(&str) -> bool) -> Option<String> {
+    // A pair goes if any of its `;` pieces names a token: some server would read it.
     let gone = |pair: &&str| -> bool {
-        let key = pair.split(['=', ';']).next().unwrap_or_default();
-        drop(&lenient_decode(key, true))
+        pair.split(';').any(|piece| {
+            let key = piece.split('=').next().unwrap_or_default();
+            drop(&lenient_decode(key, true))
+        })
     };
     if !query.split('&').any(|pair| gone(&pair)) {
         return None;
@@ -204,8 +207,12 @@ pub fn cookies_without<'a>(
     let mut kept: Vec<&str> = Vec::new();
     for header in headers {
         for cookie in header.split(';') {
-            let key = cookie.split(['=', ',']).next().unwrap_or_default();
-            if drop(&lenient_decode(trim_ows(key), true)) {
+            // A cookie goes if any of its `,` pieces names a token: some server would read it.
+            let named = cookie.split(',').any(|piece| {
+                let key = piece.split('=').next().unwrap_or_default();
+                drop(&lenient_decode(trim_ows(key), true))
+            });
+            if named {
                 removed = true;
             } else if !trim_ows(cookie).is_empty() {
                 kept.push(trim_ows(cookie));

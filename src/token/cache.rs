@@ -54,8 +54,12 @@ pub struct VerifiedToken {
     /// use (a cache belongs to one configuration, so to one set of header names). Not
     /// shared between workers: each renders its own.
     #[serde(skip)]
-    pub forwarded: Memo<Result<Arc<[(String, String)]>, String>>,
+    pub forwarded: Memo<Forwarded>,
 }
+
+/// The headers an allowed request with a token carries upstream, or why its identity cannot be
+/// forwarded as it is.
+pub type Forwarded = Result<Arc<[(String, String)]>, String>;
 
 /// A value derived from the rest of a struct and computed once, on first use. It takes no
 /// part in comparisons: two entries that established the same thing are equal whether or not
