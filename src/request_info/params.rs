@@ -18,7 +18,8 @@
 
 use std::borrow::Cow;
 
-fn hex_value(byte: u8) -> Option<u8> {
+/// The value of one hex digit.
+pub(crate) fn hex_value(byte: u8) -> Option<u8> {
     match byte {
         b'0'..=b'9' => Some(byte - b'0'),
         b'a'..=b'f' => Some(byte - b'a' + 10),
@@ -55,8 +56,9 @@ pub fn lenient_decode(text: &str, plus: bool) -> Cow<'_, str> {
     Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
-/// Decodes `%XX` escapes and `+` as a space; `None` for a broken escape or bytes that are not
-/// UTF-8. Values are read this way: a token is never passed on half-decoded.
+/// Decodes `%XX` escapes and `+` as a space, as Go's `url.QueryUnescape`; `None` for a broken
+/// escape or bytes that are not UTF-8. Values are read this way: a token is never passed on
+/// half-decoded.
 pub fn strict_decode(text: &str) -> Option<Cow<'_, str>> {
     if !text.contains(['%', '+']) {
         return Some(Cow::Borrowed(text));

@@ -13,6 +13,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use super::params::{hex_value, strict_decode};
+
 /// Why a request path was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PathError {
@@ -51,15 +53,6 @@ impl fmt::Display for PathError {
 
 fn is_unreserved(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
-}
-
-fn hex_value(byte: u8) -> Option<u8> {
-    match byte {
-        b'0'..=b'9' => Some(byte - b'0'),
-        b'a'..=b'f' => Some(byte - b'a' + 10),
-        b'A'..=b'F' => Some(byte - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// Decodes escapes of unreserved characters, upper-cases the hex of the others, and refuses
@@ -192,33 +185,6 @@ pub fn split_target(target: &str) -> (&str, &str) {
     }
 }
 
-/// Decodes a query component (`+` is a space), as Go's `url.QueryUnescape`; `None` for a bad
-/// escape.
-fn query_unescape(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let high = bytes.get(i + 1).copied().and_then(hex_value)?;
-                let low = bytes.get(i + 2).copied().and_then(hex_value)?;
-                out.push(high * 16 + low);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            other => {
-                out.push(other);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 /// The values of one query parameter, in order, as Go's `url.Values` holds them: pairs are
 /// split on `&`; pairs with a `;` or a bad escape are skipped, as Go's parser skips them.
 pub fn query_values(query: &str, key: &str) -> Vec<String> {
@@ -228,11 +194,11 @@ pub fn query_values(query: &str, key: &str) -> Vec<String> {
             continue;
         }
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let (Some(k), Some(v)) = (query_unescape(k), query_unescape(v)) else {
+        let (Some(k), Some(v)) = (strict_decode(k), strict_decode(v)) else {
             continue;
         };
         if k == key {
-            values.push(v);
+            values.push(v.into_owned());
         }
     }
     values
