@@ -152,3 +152,30 @@ fn the_demo_configuration_compiles_and_trusts_the_development_keys() {
         "system:serviceaccount:orders:api"
     );
 }
+
+#[test]
+fn settings_that_weaken_the_boundary_are_warned_about_and_the_demo_has_none() {
+    let demo = common::envoy::demo_plugin_config();
+    let engine = PluginConfig::from_value(demo.clone())
+        .unwrap()
+        .engine()
+        .unwrap();
+    assert!(
+        engine.config_warnings.is_empty(),
+        "{:?}",
+        engine.config_warnings
+    );
+    assert!(engine.forwarding.strip_token, "stripToken is on by default");
+
+    let mut weak = demo;
+    weak["forwarding"]["stripToken"] = json!(false);
+    weak["authentication"]["jwt"][0]["issuer"]["audiences"] =
+        json!(["https://kubernetes.default.svc.cluster.local"]);
+    let engine = PluginConfig::from_value(weak).unwrap().engine().unwrap();
+    let text = engine.config_warnings.join("\n");
+    assert!(text.contains("forwarding.stripToken is off"), "{text}");
+    assert!(
+        text.contains("authentication.jwt[0].issuer.audiences"),
+        "{text}"
+    );
+}

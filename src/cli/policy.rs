@@ -181,9 +181,12 @@ pub(crate) fn config(command: ConfigCommand) -> Result<ExitCode, Failure> {
     }
     let config = meshguard::config::PluginConfig::from_value(value.clone())
         .map_err(|e| Failure(format!("{}: {e}", args.config)))?;
-    config
+    let engine = config
         .engine()
         .map_err(|e| Failure(format!("{}: {e}", args.config)))?;
+    for warning in &engine.config_warnings {
+        eprintln!("{}: warning: {warning}", args.config);
+    }
     if args.yaml {
         let text = serde_yaml_ng::to_string(&value)
             .map_err(|e| Failure(format!("{}: {e}", args.config)))?;

@@ -149,7 +149,41 @@ fn request_mapping(config: Option<&RequestMappingConfig>) -> Result<RequestMappe
     }
 }
 
+/// The audiences the kube-apiserver gives tokens by default (the service-account issuer's
+/// URL forms): every pod's default token carries one.
+const APISERVER_AUDIENCES: [&str; 2] = [
+    "https://kubernetes.default.svc",
+    "https://kubernetes.default.svc.cluster.local",
+];
+
 impl PluginConfig {
+    /// Settings that are allowed but weaken the boundary, worded for the configure log and
+    /// `meshguard config render`.
+    fn warnings(&self, forwarding: &Forwarding) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if !forwarding.strip_token {
+            warnings.push(
+                "forwarding.stripToken is off: the upstream receives the caller's token and can \
+                 replay it to every service that accepts its audience; give this service an \
+                 audience of its own"
+                    .to_owned(),
+            );
+        }
+        for (i, jwt) in self.authentication.jwt.iter().enumerate() {
+            for audience in &jwt.issuer.audiences {
+                if APISERVER_AUDIENCES.contains(&audience.as_str()) {
+                    warnings.push(format!(
+                        "authentication.jwt[{i}].issuer.audiences: {audience:?} is the \
+                         kube-apiserver's own audience, shared by every pod's default token and \
+                         by the apiserver: a token sent here is good there too; use an audience \
+                         for this service (a projected token's `audience`)"
+                    ));
+                }
+            }
+        }
+        warnings
+    }
+
     /// Compiles the whole configuration for the filter: authentication, request mapping, the
     /// bundle (validated, guardrails checked), mode and forwarding. Any error names its field.
     pub fn engine(mut self) -> Result<Engine, ConfigError> {
@@ -210,15 +244,18 @@ impl PluginConfig {
             .iter()
             .flat_map(|b| b.warnings.iter().map(ToString::to_string))
             .collect();
+        let forwarding = forwarding(self.forwarding.as_ref())?;
+        let config_warnings = self.warnings(&forwarding);
         Ok(Engine {
             warnings,
+            config_warnings,
             authenticator,
             mapper,
             policy: bundle.map(|b| Arc::new(b.compile())),
             bundle_source,
             mode: self.mode.unwrap_or_default(),
             anonymous: self.anonymous.as_ref().is_some_and(|a| a.enabled),
-            forwarding: forwarding(self.forwarding.as_ref())?,
+            forwarding,
             bypass_paths: self.bypass_paths.clone(),
             method_override,
             realm,

@@ -207,6 +207,9 @@ pub struct Engine {
     pub realm: String,
     /// Guardrail warnings of the bundle, for the load log.
     pub warnings: Vec<String>,
+    /// Settings of the configuration that weaken the boundary (`stripToken` off, an audience
+    /// shared with the apiserver), for the configure log.
+    pub config_warnings: Vec<String>,
 }
 
 fn path_matches(patterns: &[String], path: &str) -> bool {

@@ -176,6 +176,12 @@ impl RootContext for Root {
                 for warning in &engine.warnings {
                     log(LogLevel::Warn, &format!("meshguard: bundle: {warning}"));
                 }
+                for warning in &engine.config_warnings {
+                    log(
+                        LogLevel::Warn,
+                        &format!("meshguard: configuration: {warning}"),
+                    );
+                }
                 let remote_issuers = engine
                     .authenticator
                     .issuers()
