@@ -84,7 +84,7 @@ fn a_warm_allowed_decision_allocates_little() {
     // were skipped. What remains: the normalised path, the user in the record, the mapped
     // request's fields (path, verb, namespace, resource, name), the route's segment list and
     // the authorizer's candidate list; and since `stripToken` became the default, the list of
-    // headers to remove with the `authorization` header in it (12 before).
+    // headers to remove with the `authorization` header in it (two: 12 before).
     println!("allocations per warm allowed decision: {count}");
-    assert!(count <= 15, "a warm decision allocated {count} times");
+    assert!(count <= 14, "a warm decision allocated {count} times");
 }

@@ -7,16 +7,12 @@ use super::ConfigError;
 use crate::bundle::Bundle;
 use crate::decision::forward::{CALLER_IDENTITY_HEADERS, IMPERSONATE_EXTRA_PREFIX};
 use crate::decision::{Engine, Forwarding};
-use crate::request_info::MethodOverride;
+use crate::request_info::{params, MethodOverride};
 use crate::request_info::{KubernetesMapping, RequestMapper, RouteTemplate, ServiceMapping};
 
 /// An HTTP header name: a non-empty RFC 9110 token.
 fn header_name(path: &str, name: &str) -> Result<String, ConfigError> {
-    let valid = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-    if valid {
+    if params::is_token(name) {
         Ok(name.to_ascii_lowercase())
     } else {
         Err(ConfigError::new(

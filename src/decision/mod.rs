@@ -20,7 +20,7 @@ use crate::identity::UserInfo;
 use crate::rbac::{AllowSource, Attributes, Decision};
 pub use crate::reason::{Outcome, Reason};
 use crate::remote::BundleSource;
-use crate::request_info::method::{self, Override};
+use crate::request_info::method;
 use crate::request_info::{params, path, MethodOverride, RequestMapper};
 use crate::token::{
     AuthError, Authenticator, KeySet, NoCache, TokenSource, TokenStore, VerifiedToken,
@@ -142,6 +142,14 @@ impl Serialize for Detail {
 }
 
 impl DecisionRecord {
+    /// Settles the record on `reason`: its outcome and status are the reason's, so the three
+    /// never disagree.
+    fn conclude(&mut self, reason: Reason) {
+        self.decision = reason.outcome();
+        self.status = reason.status();
+        self.reason = reason;
+    }
+
     /// The counter this decision increments: `meshguard.decision.<decision>.<reason>`.
     pub fn metric_name(&self) -> String {
         self.reason.metric_name()
@@ -284,9 +292,7 @@ impl Engine {
         };
         self.rewrite_target(&mut rewrite, request.target, &record.path, query);
         if path_matches(&self.bypass_paths, &record.path) {
-            record.decision = Outcome::Bypass;
-            record.status = 200;
-            record.reason = Reason::Bypass;
+            record.conclude(Reason::Bypass);
             return Verdict {
                 record,
                 action: rewrite.forward(Arc::from([])),
@@ -352,18 +358,21 @@ impl Engine {
         };
         record.user.clone_from(&user.username);
 
-        let path = &record.path;
+        let at = Target {
+            path: &record.path,
+            query,
+            namespace: request.proxy_namespace,
+        };
         let method = method_override
             .as_ref()
             .map_or(request.method, |o| o.method.as_str());
-        let (attributes, mut decision) = match self.authorize(policy, user, method, path, request) {
+        let (mut attributes, mut decision) = match self.authorize(policy, user, method, &at) {
             Ok(found) => found,
             Err(message) => return self.rejected(record, message, rewrite),
         };
-        let mut attributes = attributes;
-        if let (Some(Override { .. }), Decision::Allow(_)) = (&method_override, &decision) {
+        if method_override.is_some() && matches!(decision, Decision::Allow(_)) {
             // The upstream may run the request as either method: both must be allowed.
-            match self.authorize(policy, user, request.method, path, request) {
+            match self.authorize(policy, user, request.method, &at) {
                 Ok((own, own_decision @ Decision::Deny { .. })) => {
                     attributes = own;
                     decision = own_decision;
@@ -376,9 +385,7 @@ impl Engine {
         match decision {
             Decision::Allow(source) => {
                 describe(&mut record, attributes);
-                record.decision = Outcome::Allow;
-                record.status = 200;
-                record.reason = Reason::Allowed;
+                record.conclude(Reason::Allowed);
                 record.detail = Detail::AllowedBy(source);
                 Verdict {
                     record,
@@ -401,13 +408,11 @@ impl Engine {
         policy: &Policy,
         user: &UserInfo,
         method: &str,
-        path: &str,
-        request: &HttpRequest<'_>,
+        at: &Target<'_>,
     ) -> Result<(Attributes, Decision), String> {
-        let (_, query) = path::split_target(request.target);
         let attributes = self
             .mapper
-            .attributes_normalized(method, path, query, request.proxy_namespace)
+            .attributes_normalized(method, at.path, at.query, at.namespace)
             .map_err(|e| e.to_string())?;
         let decision = policy.authorizer.authorize(user, &attributes);
         Ok((attributes, decision))
@@ -438,11 +443,9 @@ impl Engine {
     pub fn clock_unavailable(&self) -> Verdict {
         let mut record = self.record();
         let message = "the proxy's clock could not be read";
-        record.decision = Outcome::Deny;
-        record.reason = Reason::ClockUnavailable;
+        record.conclude(Reason::ClockUnavailable);
         record.detail = Detail::Text(message.to_owned());
         let reply = response::unavailable(Reason::ClockUnavailable, message);
-        record.status = reply.status;
         Verdict {
             record,
             action: Action::Respond(reply),
@@ -508,20 +511,12 @@ impl Engine {
         let strip = self.forwarding.strip_token;
         let sources = self.authenticator.sources();
         for (name, _) in headers {
-            let token_header = strip
-                && sources.iter().any(|source| {
-                    matches!(source, TokenSource::Header { name: from, .. }
-                        if params::same_header_name(from, name))
-                });
+            let token_header = strip && sources.iter().any(|source| source.reads_header(name));
             if token_header || self.forwarding.must_remove(name) {
                 forward::push_lowercase(&mut rewrite.remove_headers, name);
             }
         }
-        let carries_token = |decoded: &str| {
-            sources.iter().any(|source| {
-                matches!(source, TokenSource::Cookie { name } if params::name_matches(name, decoded))
-            })
-        };
+        let carries_token = |decoded: &str| sources.iter().any(|s| s.reads_cookie(decoded));
         if strip
             && sources
                 .iter()
@@ -543,12 +538,9 @@ impl Engine {
     fn rewrite_target(&self, rewrite: &mut Rewrite, target: &str, normalized: &str, query: &str) {
         let mut query = Cow::Borrowed(query);
         if self.forwarding.strip_token {
-            let carries_token = |decoded: &str| {
-                self.authenticator.sources().iter().any(|source| {
-                    matches!(source, TokenSource::QueryParameter { name }
-                        if params::name_matches(name, decoded))
-                })
-            };
+            let sources = self.authenticator.sources();
+            let carries_token =
+                |decoded: &str| sources.iter().any(|s| s.reads_query_parameter(decoded));
             if let Some(kept) = params::query_without(&query, carries_token) {
                 query = Cow::Owned(kept);
             }
@@ -575,9 +567,7 @@ impl Engine {
         detail: String,
         rewrite: Rewrite,
     ) -> Verdict {
-        record.decision = Outcome::Deny;
-        record.status = reply.status;
-        record.reason = reason;
+        record.conclude(reason);
         record.detail = Detail::Text(detail);
         if self.mode == Mode::DryRun {
             record.enforced = false;
@@ -597,6 +587,14 @@ impl Engine {
             wait: None,
         }
     }
+}
+
+/// Where a request goes, as the request mapping reads it: the normalised path, the query and
+/// the proxy's namespace.
+struct Target<'a> {
+    path: &'a str,
+    query: &'a str,
+    namespace: &'a str,
 }
 
 /// What a forwarded request loses or has replaced before it goes upstream.

@@ -67,7 +67,7 @@ pub fn find_override(headers: &[(&str, &str)], query: &str) -> Result<Option<Ove
     let Some(first) = found.first() else {
         return Ok(None);
     };
-    if let Some(bad) = found.iter().find(|o| !is_token(&o.method)) {
+    if let Some(bad) = found.iter().find(|o| !params::is_token(&o.method)) {
         return Err(format!(
             "the method override in {} is not a method name",
             bad.source
@@ -77,14 +77,6 @@ pub fn find_override(headers: &[(&str, &str)], query: &str) -> Result<Option<Ove
         return Err("the request carries method overrides that disagree".to_owned());
     }
     Ok(found.into_iter().next())
-}
-
-/// An HTTP method: a non-empty RFC 9110 token.
-fn is_token(method: &str) -> bool {
-    !method.is_empty()
-        && method
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 #[cfg(test)]

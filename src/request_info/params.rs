@@ -18,14 +18,49 @@
 
 use std::borrow::Cow;
 
-/// The value of one hex digit.
-pub(crate) fn hex_value(byte: u8) -> Option<u8> {
+fn hex_value(byte: u8) -> Option<u8> {
     match byte {
         b'0'..=b'9' => Some(byte - b'0'),
         b'a'..=b'f' => Some(byte - b'a' + 10),
         b'A'..=b'F' => Some(byte - b'A' + 10),
         _ => None,
     }
+}
+
+/// The byte a `%XX` escape starting at `bytes[i]` stands for; `None` when there is no
+/// well-formed escape there.
+pub(crate) fn escape_at(bytes: &[u8], i: usize) -> Option<u8> {
+    if bytes.get(i) != Some(&b'%') {
+        return None;
+    }
+    let high = bytes.get(i + 1).copied().and_then(hex_value)?;
+    let low = bytes.get(i + 2).copied().and_then(hex_value)?;
+    Some(high * 16 + low)
+}
+
+/// Decodes `%XX` escapes (and `+` as a space when `plus` says so). A `%` that starts no escape
+/// is kept as written, or, when `strict`, makes the whole text `None`.
+fn unescape(text: &str, plus: bool, strict: bool) -> Option<Vec<u8>> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let byte = bytes[i];
+        if byte == b'%' {
+            match escape_at(bytes, i) {
+                Some(decoded) => {
+                    out.push(decoded);
+                    i += 3;
+                    continue;
+                }
+                None if strict => return None,
+                None => {}
+            }
+        }
+        out.push(if plus && byte == b'+' { b' ' } else { byte });
+        i += 1;
+    }
+    Some(out)
 }
 
 /// Decodes `%XX` escapes (and `+` as a space when `plus` says so). Escapes that are not one stay
@@ -35,25 +70,8 @@ pub fn lenient_decode(text: &str, plus: bool) -> Cow<'_, str> {
     if !(text.contains('%') || plus && text.contains('+')) {
         return Cow::Borrowed(text);
     }
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let byte = bytes[i];
-        if byte == b'%' {
-            if let (Some(high), Some(low)) = (
-                bytes.get(i + 1).copied().and_then(hex_value),
-                bytes.get(i + 2).copied().and_then(hex_value),
-            ) {
-                out.push(high * 16 + low);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if plus && byte == b'+' { b' ' } else { byte });
-        i += 1;
-    }
-    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+    let bytes = unescape(text, plus, false).unwrap_or_default();
+    Cow::Owned(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Decodes `%XX` escapes and `+` as a space, as Go's `url.QueryUnescape`; `None` for a broken
@@ -63,28 +81,18 @@ pub fn strict_decode(text: &str) -> Option<Cow<'_, str>> {
     if !text.contains(['%', '+']) {
         return Some(Cow::Borrowed(text));
     }
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let high = bytes.get(i + 1).copied().and_then(hex_value)?;
-                let low = bytes.get(i + 2).copied().and_then(hex_value)?;
-                out.push(high * 16 + low);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            other => {
-                out.push(other);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok().map(Cow::Owned)
+    String::from_utf8(unescape(text, true, true)?)
+        .ok()
+        .map(Cow::Owned)
+}
+
+/// Whether `text` is an RFC 9110 token (a header name, a method): non-empty, and only letters,
+/// digits and ``!#$%&'*+-.^_`|~``.
+pub fn is_token(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// Whether a decoded parameter or cookie name is `configured` to some common server: equal, or

@@ -13,7 +13,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use super::params::{hex_value, strict_decode};
+use super::params::{escape_at, strict_decode};
 
 /// Why a request path was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,21 +64,17 @@ fn decode_unreserved(path: &str) -> Result<String, PathError> {
     while i < bytes.len() {
         let byte = bytes[i];
         if byte == b'%' {
-            let (Some(high), Some(low)) = (
-                bytes.get(i + 1).copied().and_then(hex_value),
-                bytes.get(i + 2).copied().and_then(hex_value),
-            ) else {
+            let Some(decoded) = escape_at(bytes, i) else {
                 return Err(PathError::BadEscape);
             };
-            let decoded = high * 16 + low;
             if is_unreserved(decoded) {
                 out.push(char::from(decoded));
             } else if decoded == b'/' || decoded == b'\\' || decoded < 0x20 || decoded == 0x7f {
                 return Err(PathError::AmbiguousEscape(decoded));
             } else {
                 out.push('%');
-                out.push(char::from(b"0123456789ABCDEF"[usize::from(high)]));
-                out.push(char::from(b"0123456789ABCDEF"[usize::from(low)]));
+                out.push(char::from(b"0123456789ABCDEF"[usize::from(decoded >> 4)]));
+                out.push(char::from(b"0123456789ABCDEF"[usize::from(decoded & 0xf)]));
             }
             i += 3;
             continue;
@@ -143,11 +139,11 @@ pub fn normalize_path(path: &str) -> Result<String, PathError> {
     // remove_dot_segments on an absolute path: the output is a stack of segments, each
     // written after a '/'; a `.` or `..` at the end leaves a trailing '/'.
     let mut output: Vec<&str> = Vec::new();
-    let segments: Vec<&str> = decoded.split('/').skip(1).collect();
-    for (i, segment) in segments.iter().enumerate() {
+    let mut segments = decoded.split('/').skip(1).peekable();
+    while let Some(segment) = segments.next() {
         check_segment(segment)?;
-        let last = i + 1 == segments.len();
-        match *segment {
+        let last = segments.peek().is_none();
+        match segment {
             "." => {
                 if last {
                     output.push("");

@@ -51,6 +51,22 @@ impl TokenSource {
         }
     }
 
+    /// Whether this source reads the request header `name` (compared as the servers behind the
+    /// proxy compare header names: case aside, `_` the same as `-`).
+    pub fn reads_header(&self, name: &str) -> bool {
+        matches!(self, TokenSource::Header { name: from, .. } if params::same_header_name(from, name))
+    }
+
+    /// Whether this source reads the query parameter whose decoded name is `decoded`.
+    pub fn reads_query_parameter(&self, decoded: &str) -> bool {
+        matches!(self, TokenSource::QueryParameter { name } if params::name_matches(name, decoded))
+    }
+
+    /// Whether this source reads the cookie whose decoded name is `decoded`.
+    pub fn reads_cookie(&self, decoded: &str) -> bool {
+        matches!(self, TokenSource::Cookie { name } if params::name_matches(name, decoded))
+    }
+
     /// A short description for logs and the CLI, e.g. `header authorization`.
     pub fn describe(&self) -> String {
         match self {
@@ -109,10 +125,10 @@ where
             Ok(())
         };
         match source {
-            TokenSource::Header { name, value_prefix } => {
+            TokenSource::Header { value_prefix, .. } => {
                 for (_, value) in headers
                     .iter()
-                    .filter(|(n, _)| params::same_header_name(n.as_ref(), name))
+                    .filter(|(n, _)| source.reads_header(n.as_ref()))
                 {
                     let value = value.as_ref();
                     let rest = match value_prefix {
