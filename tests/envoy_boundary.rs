@@ -393,3 +393,176 @@ fn path_corpus(count: usize) -> Vec<String> {
         })
         .collect()
 }
+
+/// The soak: mixed good and hostile traffic through real Envoy (with its defaults, so meshguard
+/// holds the boundary alone) to the WSGI application, from several connections at once. For
+/// every request the application sees: the user it believes is exactly the verified one of
+/// that request, nothing forged and no token reached it, and its path is meshguard's normal
+/// form. `MESHGUARD_SOAK_REQUESTS` sets the count (default 2,000; docs/security.md records a
+/// long run). Bounded in count, loopback only.
+#[test]
+fn a_soak_of_mixed_traffic_never_lets_an_identity_mismatch_through() {
+    let Some((_upstream, mut envoy)) = behind_envoy("boundary-soak", false, |_| {}) else {
+        return;
+    };
+    let total: usize = std::env::var("MESHGUARD_SOAK_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000);
+    let now = now();
+    let callers = [
+        (WEB.to_owned(), web_token(now)),
+        (
+            "system:serviceaccount:payments:worker".to_owned(),
+            mint(
+                "rs256",
+                "RS256",
+                Some("rsa-1"),
+                sa_claims(now, "payments", "worker"),
+            ),
+        ),
+        (
+            "system:serviceaccount:orders:api".to_owned(),
+            mint(
+                "rs256",
+                "RS256",
+                Some("rsa-1"),
+                sa_claims(now, "orders", "api"),
+            ),
+        ),
+    ];
+    let forged = tamper(&callers[0].1, sa_claims(now, "kube-system", "admin"));
+    let started = std::time::Instant::now();
+    let threads = 4;
+    let statuses: Vec<std::collections::BTreeMap<u16, usize>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (envoy, callers, forged) = (&envoy, &callers, &forged);
+                scope.spawn(move || {
+                    let mut seen = std::collections::BTreeMap::new();
+                    let mut rng = 0x5eed_0000_0000_0001u64 + t as u64;
+                    let mut next = |bound: usize| {
+                        rng = rng
+                            .wrapping_mul(6_364_136_223_846_793_005)
+                            .wrapping_add(1_442_695_040_888_963_407);
+                        ((rng >> 33) as usize) % bound
+                    };
+                    for i in (t..total).step_by(threads) {
+                        let (user, token) = &callers[next(callers.len())];
+                        let soak = soak_request(&mut next, token, forged);
+                        let headers: Vec<(&str, &str)> =
+                            soak.headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+                        let response = send(envoy, soak.method, &soak.target, &headers);
+                        *seen.entry(response.status).or_insert(0) += 1;
+                        if response.status != 200 {
+                            assert!(
+                                [400, 401, 403, 404].contains(&response.status),
+                                "request {i}: {} {}: {} {}",
+                                soak.method,
+                                soak.target,
+                                response.status,
+                                response.body
+                            );
+                            continue;
+                        }
+                        let app = response.json();
+                        let believed = app["environ"]["HTTP_X_REMOTE_USER"].as_str();
+                        assert_eq!(believed, Some(user.as_str()), "request {i}: {app}");
+                        let text = app.to_string();
+                        assert!(!text.contains("forged"), "request {i}: {text}");
+                        assert!(
+                            !text.contains("eyJ"),
+                            "request {i}: a token upstream: {text}"
+                        );
+                        assert!(!soak.overrides, "request {i}: an override was let through");
+                        let received = app["raw_path"].as_str().unwrap();
+                        assert_eq!(normalize_path(received).as_deref(), Ok(received));
+                        assert_eq!(app["resolved"].as_str(), Some(received), "request {i}");
+                    }
+                    seen
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut seen = std::collections::BTreeMap::new();
+    for map in statuses {
+        for (status, n) in map {
+            *seen.entry(status).or_insert(0) += n;
+        }
+    }
+    println!(
+        "soak: {total} requests over {threads} connections in {:.1} s: {seen:?}",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(seen.values().sum::<usize>(), total);
+    for status in [200, 400, 401, 403] {
+        assert!(seen.get(&status).copied().unwrap_or(0) > 0, "{seen:?}");
+    }
+    assert!(envoy.process.is_running());
+    assert_eq!(
+        stat(envoy.admin, "meshguard.requests_total") as usize,
+        total
+    );
+}
+
+/// One generated soak request.
+struct Soak {
+    method: &'static str,
+    target: String,
+    headers: Vec<(&'static str, String)>,
+    /// It carries a method override (which must never reach the application).
+    overrides: bool,
+}
+
+fn soak_request(next: &mut impl FnMut(usize) -> usize, token: &str, forged: &str) -> Soak {
+    const METHODS: [&str; 4] = ["GET", "GET", "POST", "DELETE"];
+    const PATHS: [&str; 10] = [
+        "/orders",
+        "/orders/42",
+        "/orders/42/items",
+        "/orders/./42",
+        "/charges//../orders/42",
+        "/orders/42/..;/x",
+        "/orders/42/items/%252e%252e/x",
+        "/charges/1",
+        "/orders/42/items/7/refund",
+        "/healthz",
+    ];
+    const FORGED_NAMES: [&str; 6] = [
+        "x_remote_user",
+        "X-Remote-User",
+        "x-remote-group",
+        "impersonate-user",
+        "x_remote_uid",
+        "X_REMOTE_EXTRA_SCOPES",
+    ];
+    let mut target = PATHS[next(PATHS.len())].to_owned();
+    let mut headers = vec![(FORGED_NAMES[next(FORGED_NAMES.len())], "forged".to_owned())];
+    // Where the good token travels.
+    match next(3) {
+        0 => headers.push(("authorization", format!("Bearer {token}"))),
+        1 => target.push_str(&format!("?page=1&access_token={token}")),
+        _ => headers.push(("cookie", format!("theme=dark; session={token}"))),
+    }
+    // Something hostile beside it, now and then.
+    let mut overrides = false;
+    match next(6) {
+        0 => headers.push(("cookie", format!("a=b, session={forged}"))),
+        1 => {
+            let separator = if target.contains('?') { '&' } else { '?' };
+            target.push_str(&format!("{separator}access%5Ftoken={forged}"));
+        }
+        2 => {
+            headers.push(("x-http-method-override", "DELETE".to_owned()));
+            overrides = true;
+        }
+        _ => {}
+    }
+    Soak {
+        method: METHODS[next(METHODS.len())],
+        target,
+        headers,
+        overrides,
+    }
+}
