@@ -46,7 +46,7 @@ fn decisions(c: &mut Criterion) {
             method: "GET",
             target: path,
             headers: &headers,
-            proxy_namespace: "orders",
+            workload: &meshguard::request_info::Workload::in_namespace("orders"),
         };
         let mut cache = TokenCache::default();
         let warm = engine.decide_with(&request, NOW, &mut cache as &mut dyn TokenStore);

@@ -70,7 +70,7 @@ fn a_warm_allowed_decision_allocates_little() {
         method: "GET",
         target: "/orders/42",
         headers: &headers,
-        proxy_namespace: "orders",
+        workload: &meshguard::request_info::Workload::in_namespace("orders"),
     };
     let mut cache = TokenCache::default();
     let first = engine.decide_with(&request, NOW, &mut cache as &mut dyn TokenStore);

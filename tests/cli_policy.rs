@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -583,4 +583,103 @@ fn bundle_sign_writes_a_signature_the_filter_accepts_and_verify_refuses_a_change
         "{}",
         stderr(&output)
     );
+}
+
+#[test]
+fn request_info_and_can_i_map_a_request_as_a_configuration_does() {
+    let config = root().join("policies/services/config.yaml");
+    let config = config.to_str().unwrap();
+    let output = meshguard(&[
+        "request-info",
+        "--config",
+        config,
+        "--workload-namespace",
+        "orders",
+        "--workload-service",
+        "orders",
+        "PATCH",
+        "http://orders.orders:8080/orders/42?x=1",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let info: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(
+        (
+            &info["verb"],
+            &info["namespace"],
+            &info["resource"],
+            &info["subresource"],
+            &info["name"]
+        ),
+        (
+            &json!("patch"),
+            &json!("orders"),
+            &json!("services"),
+            &json!("proxy"),
+            &json!("orders")
+        )
+    );
+    let files: Vec<String> = std::fs::read_dir(root().join("policies/services/rbac"))
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .collect();
+    for (method, path, grpc, user, answer, code) in [
+        (
+            "GET",
+            "/orders/42",
+            false,
+            "system:serviceaccount:batch:worker",
+            "yes",
+            0,
+        ),
+        (
+            "POST",
+            "/orders",
+            false,
+            "system:serviceaccount:batch:worker",
+            "no",
+            1,
+        ),
+        (
+            "POST",
+            "/orders.v1.OrderService/ListOrders",
+            true,
+            "system:serviceaccount:batch:worker",
+            "yes",
+            0,
+        ),
+        (
+            "POST",
+            "/orders.v1.OrderService/CancelOrder",
+            true,
+            "system:serviceaccount:batch:worker",
+            "no",
+            1,
+        ),
+    ] {
+        let mut args = vec![
+            "can-i",
+            "--config",
+            config,
+            "-n",
+            "orders",
+            "--workload-service",
+            "orders",
+        ];
+        if grpc {
+            args.push("--grpc");
+        }
+        args.extend([method, path, "--as", user, "--bundle"]);
+        args.extend(files.iter().map(String::as_str));
+        let output = meshguard(&args);
+        assert_eq!(
+            stdout(&output).trim(),
+            answer,
+            "{method} {path}: {}",
+            stderr(&output)
+        );
+        assert_eq!(output.status.code(), Some(code));
+    }
+    // A route error in the configuration names the field.
+    let output = meshguard(&["request-info", "--config", "/dev/null", "GET", "/"]);
+    assert_eq!(output.status.code(), Some(2));
 }

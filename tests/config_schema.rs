@@ -232,8 +232,15 @@ fn every_field() -> Value {
         "authorization": {
             "requestMapping": {"mode": "service", "apiPrefixes": ["api"],
                                "grouplessApiPrefixes": ["api"], "namespace": "orders",
-                               "apiGroup": "orders.example.com", "routes": ["/v1/{resource}"],
-                               "nonResourcePaths": ["/healthz"]},
+                               "service": "orders",
+                               "apiGroup": "orders.example.com",
+                               "routes": ["/v1/{resource}",
+                                          {"path": "/v2/{name}", "apiGroup": "g",
+                                           "resource": "orders", "subresource": "s",
+                                           "name": "n", "namespace": "ns",
+                                           "verbs": {"POST": "approve"}}],
+                               "nonResourcePaths": ["/healthz"],
+                               "grpc": {"apiGroup": "grpc"}},
             "bundleSource": {"cluster": "bundles", "url": "https://bundles.example.com/b.json",
                              "signatureURL": "https://bundles.example.com/b.json.sig",
                              "signingKeys": {"keys": []}, "pollIntervalSeconds": 30,
@@ -415,6 +422,11 @@ fn the_schema_names_exactly_the_fields_the_parser_accepts() {
             "/authorization/requestMapping",
             &authorization["requestMapping"],
         ),
+        (
+            "/authorization/requestMapping/grpc",
+            &authorization["requestMapping"]["properties"]["grpc"],
+        ),
+        ("/authorization/requestMapping/routes/1", &defs["route"]),
         ("/authentication/jwt/0/remoteKeys", &defs["remoteKeys"]),
         ("/authentication/jwt/0/remoteKeys/fetch", &defs["fetch"]),
         ("/authorization/bundleSource", &defs["bundleSource"]),
@@ -453,7 +465,7 @@ fn the_schema_names_exactly_the_fields_the_parser_accepts() {
         .flat_map(|o| o["properties"].as_object().unwrap().keys().cloned())
         .collect();
     assert_eq!(expected_names(&error.message), variants, "{error}");
-    assert_eq!(checked.len(), 21);
+    assert_eq!(checked.len(), 23);
     // The example reaches every object: no object schema is left unchecked.
     let mut objects_in_schema = 0;
     count_objects(&schema, &mut objects_in_schema);

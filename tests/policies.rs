@@ -124,3 +124,66 @@ fn the_mesh_policy_decides_as_its_table_says() {
     }
     assert!(allows >= 8 && denies >= 8);
 }
+
+/// One row of `policies/services/expected.yaml`: a request to a workload.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceExpectation {
+    user: String,
+    namespace: String,
+    service: String,
+    method: String,
+    path: String,
+    #[serde(default)]
+    grpc: bool,
+    allowed: bool,
+}
+
+#[test]
+fn the_per_service_policy_decides_as_its_table_says_under_its_configuration() {
+    use meshguard::request_info::{Protocol, Workload};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/services");
+    let bundle = load_policy_dir(&dir);
+    assert!(bundle.warnings.is_empty(), "{:?}", bundle.warnings);
+    let policy = bundle.compile();
+    let config: Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(dir.join("config.yaml")).unwrap())
+            .unwrap();
+    let mapper = meshguard::config::PluginConfig::from_value(config)
+        .unwrap()
+        .request_mapper()
+        .unwrap();
+    let table: Vec<ServiceExpectation> =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(dir.join("expected.yaml")).unwrap())
+            .unwrap();
+    assert!(table.len() >= 20);
+    for row in &table {
+        let workload = Workload {
+            namespace: row.namespace.clone(),
+            service: row.service.clone(),
+        };
+        let protocol = if row.grpc {
+            Protocol::Grpc
+        } else {
+            Protocol::Http
+        };
+        let attributes = mapper
+            .resolve(&row.method, &row.path, &workload, protocol)
+            .unwrap()
+            .into_attributes();
+        let decision = policy
+            .authorizer
+            .authorize(&user(&row.user, &[]), &attributes);
+        assert_eq!(
+            decision.allowed(),
+            row.allowed,
+            "{} {} {} at {}/{}: {attributes:?}: {}",
+            row.user,
+            row.method,
+            row.path,
+            row.namespace,
+            row.service,
+            decision.reason()
+        );
+    }
+}

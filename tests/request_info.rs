@@ -4,8 +4,13 @@
 
 use meshguard::request_info::path::normalize_path;
 use meshguard::request_info::{
-    PathError, RequestError, RequestMapper, RouteTemplate, ServiceMapping,
+    PathError, Protocol, RequestError, RequestMapper, RouteTemplate, ServiceMapping, Workload,
 };
+
+/// The proxy's workload, in `namespace`.
+fn ws(namespace: &str) -> Workload {
+    Workload::in_namespace(namespace)
+}
 
 /// (method, target, verb, apiPrefix, apiGroup, apiVersion, namespace, resource, subresource, name)
 type Row = (
@@ -406,7 +411,9 @@ fn every_resource_url_form_resolves_as_the_apiserver_resolves_it() {
     for (method, target, verb, prefix, group, version, namespace, resource, subresource, name) in
         rows
     {
-        let info = mapper.resolve(method, target, "").unwrap();
+        let info = mapper
+            .resolve(method, target, &ws(""), Protocol::Http)
+            .unwrap();
         assert!(info.is_resource_request, "{method} {target}");
         assert_eq!(
             (
@@ -455,13 +462,21 @@ fn field_selectors_that_do_not_name_one_object_leave_the_name_empty() {
     ];
     for (target, name) in table {
         assert_eq!(
-            mapper.resolve("GET", target, "").unwrap().name,
+            mapper
+                .resolve("GET", target, &ws(""), Protocol::Http)
+                .unwrap()
+                .name,
             name,
             "{target}"
         );
     }
     let broken = mapper
-        .resolve("GET", "/api/v1/pods?limit=abc&watch=yes", "")
+        .resolve(
+            "GET",
+            "/api/v1/pods?limit=abc&watch=yes",
+            &ws(""),
+            Protocol::Http,
+        )
         .unwrap();
     assert_eq!(broken.verb, "watch");
 }
@@ -480,7 +495,9 @@ fn non_resource_paths_keep_the_lowercase_method_as_verb() {
         ("POST", "/logs/x", "post"),
         ("GET", "/other/api/v1/pods", "get"),
     ] {
-        let info = mapper.resolve(method, target, "").unwrap();
+        let info = mapper
+            .resolve(method, target, &ws(""), Protocol::Http)
+            .unwrap();
         assert!(!info.is_resource_request, "{target}");
         assert_eq!(info.verb, verb);
         assert_eq!(info.path, target);
@@ -491,7 +508,7 @@ fn non_resource_paths_keep_the_lowercase_method_as_verb() {
 fn a_special_verb_without_a_resource_is_refused() {
     let mapper = RequestMapper::default();
     assert!(matches!(
-        mapper.resolve("GET", "/api/v1/watch", ""),
+        mapper.resolve("GET", "/api/v1/watch", &ws(""), Protocol::Http),
         Err(RequestError::Unresolvable(_))
     ));
 }
@@ -503,7 +520,12 @@ fn api_prefixes_are_configurable() {
         groupless_api_prefixes: vec!["api".into()],
     });
     let info = mapper
-        .resolve("GET", "/custom/shop.example.com/v1/orders/1", "")
+        .resolve(
+            "GET",
+            "/custom/shop.example.com/v1/orders/1",
+            &ws(""),
+            Protocol::Http,
+        )
         .unwrap();
     assert_eq!(
         (
@@ -597,7 +619,12 @@ fn path_normalisation_closes_the_usual_bypasses() {
 #[test]
 fn a_dot_dot_bypass_resolves_to_the_real_resource() {
     let info = RequestMapper::default()
-        .resolve("GET", "/api/v1/namespaces/x/configmaps/../secrets/db", "")
+        .resolve(
+            "GET",
+            "/api/v1/namespaces/x/configmaps/../secrets/db",
+            &ws(""),
+            Protocol::Http,
+        )
         .unwrap();
     assert_eq!(
         (info.resource.as_str(), info.name.as_str()),
@@ -611,9 +638,10 @@ fn service(routes: &[&str], non_resource: &[&str]) -> RequestMapper {
         api_group: "shop.example.com".into(),
         routes: routes
             .iter()
-            .map(|r| RouteTemplate::parse(r).unwrap())
+            .map(|r| RouteTemplate::parse(r).unwrap().into())
             .collect(),
         non_resource_paths: non_resource.iter().map(|p| (*p).to_owned()).collect(),
+        grpc: None,
     })
 }
 
@@ -664,7 +692,9 @@ fn service_mode_maps_rest_paths_onto_resources() {
         ("GET", "/", false, "get", "", "", ""),
     ];
     for (method, target, resource_request, verb, resource, name, subresource) in table {
-        let info = mapper.resolve(method, target, "orders").unwrap();
+        let info = mapper
+            .resolve(method, target, &ws("orders"), Protocol::Http)
+            .unwrap();
         assert_eq!(
             info.is_resource_request, resource_request,
             "{method} {target}"
@@ -697,19 +727,28 @@ fn service_mode_routes_pick_the_parts_and_unmatched_paths_are_non_resource() {
         ],
         &[],
     );
-    let info = mapper.resolve("GET", "/v1/orders/42", "orders").unwrap();
+    let info = mapper
+        .resolve("GET", "/v1/orders/42", &ws("orders"), Protocol::Http)
+        .unwrap();
     assert_eq!(
         (info.resource.as_str(), info.name.as_str()),
         ("orders", "42")
     );
     let info = mapper
-        .resolve("GET", "/tenants/acme/invoices/x/y", "orders")
+        .resolve(
+            "GET",
+            "/tenants/acme/invoices/x/y",
+            &ws("orders"),
+            Protocol::Http,
+        )
         .unwrap();
     assert_eq!(
         (info.namespace.as_str(), info.resource.as_str()),
         ("acme", "invoices")
     );
-    let info = mapper.resolve("GET", "/v2/orders", "orders").unwrap();
+    let info = mapper
+        .resolve("GET", "/v2/orders", &ws("orders"), Protocol::Http)
+        .unwrap();
     assert!(!info.is_resource_request);
     assert_eq!(info.path, "/v2/orders");
 }
@@ -735,7 +774,7 @@ fn a_configured_namespace_wins_over_the_proxy_namespace() {
     });
     assert_eq!(
         mapper
-            .resolve("GET", "/charges", "orders")
+            .resolve("GET", "/charges", &ws("orders"), Protocol::Http)
             .unwrap()
             .namespace,
         "payments"
@@ -769,9 +808,11 @@ fn the_decision_sees_what_request_info_shows_but_the_path_parts() {
     ];
     for (mapper, method, path, query) in cases {
         let target = format!("{path}?{query}");
-        let info = mapper.resolve(method, &target, "orders").unwrap();
+        let info = mapper
+            .resolve(method, &target, &ws("orders"), Protocol::Http)
+            .unwrap();
         let attributes = mapper
-            .attributes_normalized(method, path, query, "orders")
+            .attributes_normalized(method, path, query, &ws("orders"), Protocol::Http)
             .unwrap();
         assert_eq!(
             attributes,
@@ -779,4 +820,357 @@ fn the_decision_sees_what_request_info_shows_but_the_path_parts() {
             "{method} {path}?{query}"
         );
     }
+}
+
+/// A mapper from the `authorization.requestMapping` of a configuration.
+fn mapper_of(mapping: serde_json::Value) -> Result<RequestMapper, String> {
+    meshguard::config::PluginConfig::from_value(serde_json::json!({
+        "authentication": {"jwt": []},
+        "authorization": {"requestMapping": mapping}
+    }))
+    .map_err(|e| e.to_string())?
+    .request_mapper()
+    .map_err(|e| e.to_string())
+}
+
+/// (verb, apiGroup, namespace, resource, subresource, name) of a request.
+fn attrs(
+    mapper: &RequestMapper,
+    method: &str,
+    target: &str,
+    workload: &Workload,
+    protocol: Protocol,
+) -> (bool, String, String, String, String, String, String) {
+    let i = mapper.resolve(method, target, workload, protocol).unwrap();
+    (
+        i.is_resource_request,
+        i.verb,
+        i.api_group,
+        i.namespace,
+        i.resource,
+        i.subresource,
+        i.name,
+    )
+}
+
+#[test]
+fn service_proxy_mode_makes_every_request_a_services_proxy_request_on_the_workload() {
+    let mapper = mapper_of(serde_json::json!({
+        "mode": "serviceProxy", "nonResourcePaths": ["/healthz"]
+    }))
+    .unwrap();
+    let workload = Workload {
+        namespace: "orders".into(),
+        service: "orders".into(),
+    };
+    for (method, target, verb) in [
+        ("GET", "/orders/42", "get"),
+        ("HEAD", "/", "get"),
+        ("GET", "/orders?watch=1", "get"),
+        ("POST", "/orders", "create"),
+        ("PUT", "/orders/42", "update"),
+        ("PATCH", "/orders/42", "patch"),
+        ("DELETE", "/orders", "delete"),
+        ("OPTIONS", "/orders", "options"),
+        ("PROPFIND", "/a/b/c/d/e", "propfind"),
+        ("POST", "/orders.v1.OrderService/GetOrder", "create"),
+    ] {
+        assert_eq!(
+            attrs(&mapper, method, target, &workload, Protocol::Http),
+            (
+                true,
+                verb.into(),
+                String::new(),
+                "orders".into(),
+                "services".into(),
+                "proxy".into(),
+                "orders".into()
+            ),
+            "{method} {target}"
+        );
+    }
+    let health = mapper
+        .resolve("GET", "/healthz", &workload, Protocol::Http)
+        .unwrap();
+    assert!(!health.is_resource_request);
+    assert_eq!(
+        (health.verb.as_str(), health.path.as_str()),
+        ("get", "/healthz")
+    );
+    // Without grpc, a gRPC call is a POST like any other.
+    assert_eq!(
+        attrs(
+            &mapper,
+            "POST",
+            "/orders.v1.OrderService/GetOrder",
+            &workload,
+            Protocol::Grpc
+        )
+        .1,
+        "create"
+    );
+    // The configuration's namespace and service win over the node metadata's.
+    let fixed = mapper_of(serde_json::json!({
+        "mode": "serviceProxy", "namespace": "shop", "service": "cart"
+    }))
+    .unwrap();
+    let got = attrs(&fixed, "GET", "/", &workload, Protocol::Http);
+    assert_eq!((got.3.as_str(), got.6.as_str()), ("shop", "cart"));
+}
+
+#[test]
+fn grpc_calls_are_the_method_as_verb_on_the_service_as_resource() {
+    let workload = Workload {
+        namespace: "orders".into(),
+        service: "orders".into(),
+    };
+    for mode in ["serviceProxy", "service"] {
+        let mapper = mapper_of(serde_json::json!({"mode": mode, "grpc": {}})).unwrap();
+        assert_eq!(
+            attrs(
+                &mapper,
+                "POST",
+                "/orders.v1.OrderService/GetOrder",
+                &workload,
+                Protocol::Grpc
+            ),
+            (
+                true,
+                "GetOrder".into(),
+                "grpc".into(),
+                "orders".into(),
+                "orders.v1.OrderService".into(),
+                String::new(),
+                String::new()
+            ),
+            "{mode}"
+        );
+        // Not /SERVICE/METHOD, or not a POST: a non-resource request.
+        for (method, target) in [
+            ("POST", "/orders.v1.OrderService"),
+            ("POST", "/orders.v1.OrderService/GetOrder/x"),
+            ("GET", "/orders.v1.OrderService/GetOrder"),
+            ("POST", "/"),
+        ] {
+            let info = mapper
+                .resolve(method, target, &workload, Protocol::Grpc)
+                .unwrap();
+            assert!(!info.is_resource_request, "{mode} {method} {target}");
+        }
+    }
+    let grouped = mapper_of(serde_json::json!({
+        "mode": "serviceProxy", "grpc": {"apiGroup": "rpc.example.com"}
+    }))
+    .unwrap();
+    assert_eq!(
+        attrs(&grouped, "POST", "/a.B/C", &workload, Protocol::Grpc).2,
+        "rpc.example.com"
+    );
+    // The apiserver has no gRPC: kubernetes mode reads the call as HTTP.
+    let kubernetes = RequestMapper::default();
+    assert!(
+        !kubernetes
+            .resolve("POST", "/a.B/C", &workload, Protocol::Grpc)
+            .unwrap()
+            .is_resource_request
+    );
+}
+
+#[test]
+fn grpc_is_recognised_by_content_type_as_envoy_does() {
+    use meshguard::request_info::is_grpc_content_type;
+    for yes in [
+        "application/grpc",
+        "application/grpc+proto",
+        "application/grpc+json",
+        "Application/GRPC",
+        "application/grpc;charset=utf-8",
+        "application/grpc-web".get(..16).unwrap(),
+    ] {
+        assert!(is_grpc_content_type(yes), "{yes}");
+    }
+    for no in [
+        "application/json",
+        "application/grpcx",
+        "application/grpc-web-text",
+        "",
+        "application/grp",
+        "text/application/grpc",
+    ] {
+        assert!(!is_grpc_content_type(no), "{no}");
+    }
+}
+
+#[test]
+fn routes_may_fix_attributes_and_map_methods_to_verbs_of_their_own() {
+    let mapper = mapper_of(serde_json::json!({
+        "mode": "service",
+        "routes": [
+            {"path": "/api/checkout", "resource": "carts", "subresource": "checkout",
+             "apiGroup": "shop.example.com", "verbs": {"post": "checkout"}},
+            {"path": "/v1/orders/{name}/approve", "resource": "orders",
+             "subresource": "approval", "verbs": {"POST": "approve", "GET": "get"}},
+            {"path": "/v1/orders/{name}", "resource": "orders"},
+            {"path": "/admin/{**}", "resource": "admin", "name": "console",
+             "namespace": "ops"},
+            "/v1/{resource}"
+        ]
+    }))
+    .unwrap();
+    let w = ws("orders");
+    let h = Protocol::Http;
+    let s = String::from;
+    assert_eq!(
+        attrs(&mapper, "POST", "/api/checkout", &w, h),
+        (
+            true,
+            s("checkout"),
+            s("shop.example.com"),
+            s("orders"),
+            s("carts"),
+            s("checkout"),
+            s("")
+        )
+    );
+    // A method the route's verbs do not list gets the mode's verb.
+    assert_eq!(attrs(&mapper, "GET", "/api/checkout", &w, h).1, "list");
+    assert_eq!(
+        attrs(&mapper, "POST", "/v1/orders/42/approve", &w, h),
+        (
+            true,
+            s("approve"),
+            s(""),
+            s("orders"),
+            s("orders"),
+            s("approval"),
+            s("42")
+        )
+    );
+    assert_eq!(
+        attrs(&mapper, "DELETE", "/v1/orders/42", &w, h),
+        (
+            true,
+            s("delete"),
+            s(""),
+            s("orders"),
+            s("orders"),
+            s(""),
+            s("42")
+        )
+    );
+    assert_eq!(
+        attrs(&mapper, "GET", "/admin/users/7/reset", &w, h),
+        (
+            true,
+            s("get"),
+            s(""),
+            s("ops"),
+            s("admin"),
+            s(""),
+            s("console")
+        )
+    );
+    assert_eq!(attrs(&mapper, "GET", "/v1/charges", &w, h).4, "charges");
+    // First match wins; no match: a non-resource request.
+    assert!(!attrs(&mapper, "GET", "/v2/orders", &w, h).0);
+}
+
+#[test]
+fn route_errors_name_the_route_and_say_what_is_wrong() {
+    for (route, wanted) in [
+        (serde_json::json!("/v1/{name}"), "must contain {resource}"),
+        (
+            serde_json::json!({"path": "/v1/{name}"}),
+            "must contain {resource} or set",
+        ),
+        (
+            serde_json::json!({"path": "/v1/{resource}", "resource": "orders"}),
+            "sets resource and its path has {resource}",
+        ),
+        (
+            serde_json::json!({"path": "/x", "resource": "a/b"}),
+            "without '/'",
+        ),
+        (
+            serde_json::json!({"path": "/x", "resource": "*"}),
+            "not \"*\"",
+        ),
+        (
+            serde_json::json!({"path": "/x", "resource": ""}),
+            "non-empty",
+        ),
+        (
+            serde_json::json!({"path": "x", "resource": "a"}),
+            "must start with '/'",
+        ),
+        (
+            serde_json::json!({"path": "/x", "resource": "a", "verbs": {"GET": ""}}),
+            "verbs.GET",
+        ),
+        (
+            serde_json::json!({"path": "/x", "resource": "a", "verbs": {"G T": "get"}}),
+            "is not an HTTP method",
+        ),
+        (
+            serde_json::json!({"path": "/x", "resource": "a", "verbs": {"get": "a", "GET": "b"}}),
+            "listed twice",
+        ),
+        (
+            serde_json::json!({"path": "/x", "resorce": "a"}),
+            "unknown field `resorce`",
+        ),
+        (
+            serde_json::json!(7),
+            "a route template string or a route object",
+        ),
+    ] {
+        let error =
+            mapper_of(serde_json::json!({"mode": "service", "routes": ["/ok/{resource}", route]}))
+                .unwrap_err();
+        assert!(
+            error.contains("authorization.requestMapping.routes[1]") && error.contains(wanted),
+            "{route}: {error}"
+        );
+    }
+}
+
+#[test]
+fn each_mode_refuses_the_fields_of_the_others_and_mode_defaults_to_kubernetes() {
+    for (mapping, wanted) in [
+        (
+            serde_json::json!({"mode": "serviceProxy", "routes": ["/{resource}"]}),
+            "routes: applies to mode \"service\" only",
+        ),
+        (
+            serde_json::json!({"mode": "service", "service": "orders"}),
+            "service: applies to mode \"serviceProxy\" only",
+        ),
+        (
+            serde_json::json!({"mode": "kubernetes", "grpc": {}}),
+            "grpc: applies to mode \"service\" and \"serviceProxy\" only",
+        ),
+        (
+            serde_json::json!({"namespace": "orders"}),
+            "(the mode is \"kubernetes\")",
+        ),
+        (
+            serde_json::json!({"mode": "proxy"}),
+            "must be \"serviceProxy\"",
+        ),
+        (
+            serde_json::json!({"mode": "serviceProxy", "service": "a/b"}),
+            "requestMapping.service",
+        ),
+        (
+            serde_json::json!({"mode": "serviceProxy", "grpc": {"apiGroup": "a b"}}),
+            "requestMapping.grpc.apiGroup",
+        ),
+    ] {
+        let error = mapper_of(mapping.clone()).unwrap_err();
+        assert!(error.contains(wanted), "{mapping}: {error}");
+    }
+    assert_eq!(
+        mapper_of(serde_json::json!({})).unwrap(),
+        RequestMapper::default()
+    );
 }

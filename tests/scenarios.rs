@@ -50,7 +50,7 @@ fn through_core(engine: &meshguard::decision::Engine, scenario: &Scenario) -> Ou
             method: scenario.method,
             target: &scenario.path,
             headers: &pairs,
-            proxy_namespace: "",
+            workload: &meshguard::request_info::Workload::in_namespace(""),
         },
         NOW,
     );

@@ -154,7 +154,7 @@ fn a_revocation_applies_to_a_cached_token_at_once() {
         method: "GET",
         target: "/orders",
         headers: &headers,
-        proxy_namespace: "orders",
+        workload: &meshguard::request_info::Workload::in_namespace("orders"),
     };
     let first = before.decide_with(&request, NOW, &mut store);
     assert_eq!(first.record.reason, "allowed", "{:?}", first.record);

@@ -2,20 +2,78 @@
 //! the way `kubectl auth can-i` answers them against a cluster.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Args;
 use meshguard::identity::UserInfo;
 use meshguard::rbac::authorizer::SERVICE_ACCOUNT_USER_PREFIX;
 use meshguard::rbac::{Attributes, Authorizer, Decision};
+use meshguard::request_info::{Protocol, RequestInfo, RequestMapper, Workload};
 
 use super::{files, print_line, resources, Failure};
+
+/// The workload and protocol a request is mapped for (`request-info`, `can-i --config`).
+#[derive(Args)]
+pub(crate) struct RequestArgs {
+    /// The workload's namespace (Istio node metadata `NAMESPACE`), for the service modes
+    /// (default: `-n`, else `default`).
+    #[arg(long = "workload-namespace")]
+    workload_namespace: Option<String>,
+    /// The workload's service (Istio canonical service), for `serviceProxy` mode.
+    #[arg(long = "workload-service", default_value = "")]
+    workload_service: String,
+    /// Map the request as a gRPC call (`content-type: application/grpc`).
+    #[arg(long)]
+    grpc: bool,
+}
+
+impl RequestArgs {
+    /// Maps `METHOD URL` (a full URL or a path with its query) as `mapper` does.
+    pub(crate) fn resolve(
+        &self,
+        mapper: &RequestMapper,
+        method: &str,
+        url: &str,
+        namespace: Option<&str>,
+    ) -> Result<RequestInfo, Failure> {
+        // Accept a full URL: drop the scheme and authority, keep path and query.
+        let target = match url.split_once("://") {
+            Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+            None => url,
+        };
+        let workload = Workload {
+            namespace: self
+                .workload_namespace
+                .as_deref()
+                .or(namespace)
+                .unwrap_or("default")
+                .to_owned(),
+            service: self.workload_service.clone(),
+        };
+        let protocol = if self.grpc {
+            Protocol::Grpc
+        } else {
+            Protocol::Http
+        };
+        mapper
+            .resolve(&method.to_ascii_uppercase(), target, &workload, protocol)
+            .map_err(|e| Failure(format!("{url}: {e}")))
+    }
+}
 
 /// What the question is about, shared by `can-i` and `who-can`.
 #[derive(Args)]
 pub(crate) struct Target {
-    /// Bundle files: PolicyBundle, List, multi-document YAML or JSON, RBAC objects.
-    #[arg(long, required = true, num_args = 1..)]
+    /// Bundle files: PolicyBundle, List, multi-document YAML or JSON, RBAC objects (default
+    /// with `--config`: its inline bundle).
+    #[arg(long, num_args = 1..)]
     bundle: Vec<String>,
+    /// A plugin configuration: the words are then `METHOD PATH`, a request mapped as the
+    /// configuration maps it.
+    #[arg(long)]
+    config: Option<String>,
+    #[command(flatten)]
+    request: RequestArgs,
     /// The namespace (default: `default`, as kubectl without a context).
     #[arg(short = 'n', long)]
     namespace: Option<String>,
@@ -96,12 +154,43 @@ impl Target {
     }
 
     fn authorizer(&self) -> Result<Authorizer, Failure> {
+        if self.bundle.is_empty() {
+            let Some(path) = &self.config else {
+                return Err(Failure(
+                    "--bundle FILE… is required (or --config with an inline bundle)".to_owned(),
+                ));
+            };
+            let engine = files::read_config(path)?
+                .engine()
+                .map_err(|e| Failure(format!("{path}: {e}")))?;
+            return match engine.policy.map(Arc::try_unwrap) {
+                Some(Ok(policy)) => Ok(policy.authorizer),
+                Some(Err(_)) | None => Err(Failure(format!(
+                    "{path}: the bundle comes from authorization.bundleSource: give it with --bundle"
+                ))),
+            };
+        }
         let bundle = files::read_bundle(&self.bundle, None)?.map_err(|e| Failure(e.to_string()))?;
         Ok(bundle.compile().authorizer)
     }
 
-    /// `VERB TYPE[.GROUP][/NAME] [NAME]` or `VERB /URL` into attributes.
+    /// The words as attributes: with `--config`, `METHOD PATH` mapped as the configuration
+    /// maps it; otherwise `VERB TYPE[.GROUP][/NAME] [NAME]` or `VERB /URL`.
     fn attributes(&self, words: &[String]) -> Result<Attributes, Failure> {
+        if let Some(path) = &self.config {
+            let [method, url] = words else {
+                return Err(Failure(
+                    "with --config, expected METHOD PATH (GET /orders/42)".to_owned(),
+                ));
+            };
+            let mapper = files::read_config(path)?
+                .request_mapper()
+                .map_err(|e| Failure(format!("{path}: {e}")))?;
+            return Ok(self
+                .request
+                .resolve(&mapper, method, url, self.namespace.as_deref())?
+                .into_attributes());
+        }
         let (verb, what, extra_name) = match words {
             [verb, what] => (verb, what, None),
             [verb, what, name] => (verb, what, Some(name)),

@@ -71,9 +71,14 @@ pub(crate) struct RequestInfoArgs {
     method: String,
     /// Request URL or path (`https://host/api/v1/pods?watch=1` or `/api/v1/pods`).
     url: String,
-    /// API prefixes (default `api`, `apis`).
-    #[arg(long, value_delimiter = ',')]
+    /// API prefixes (default `api`, `apis`; without `--config`).
+    #[arg(long, value_delimiter = ',', conflicts_with = "config")]
     api_prefixes: Option<Vec<String>>,
+    /// Map as this plugin configuration does (its `authorization.requestMapping`).
+    #[arg(long)]
+    config: Option<String>,
+    #[command(flatten)]
+    request: super::authorize::RequestArgs,
 }
 
 /// Exit 1 when only guardrails refused the bundle (the policy is valid but not allowed),
@@ -227,18 +232,21 @@ fn embed_jwks(config: &mut serde_json::Value, spec: &str) -> Result<(), Failure>
 }
 
 pub(crate) fn request_info(args: RequestInfoArgs) -> Result<ExitCode, Failure> {
-    let mut mapping = KubernetesMapping::default();
-    if let Some(prefixes) = args.api_prefixes {
-        mapping.api_prefixes = prefixes;
-    }
-    // Accept a full URL: drop the scheme and authority, keep path and query.
-    let target = match args.url.split_once("://") {
-        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]).to_owned(),
-        None => args.url.clone(),
+    let mapper = match &args.config {
+        Some(path) => files::read_config(path)?
+            .request_mapper()
+            .map_err(|e| Failure(format!("{path}: {e}")))?,
+        None => {
+            let mut mapping = KubernetesMapping::default();
+            if let Some(prefixes) = args.api_prefixes {
+                mapping.api_prefixes = prefixes;
+            }
+            RequestMapper::Kubernetes(mapping)
+        }
     };
-    let info = RequestMapper::Kubernetes(mapping)
-        .resolve(&args.method.to_ascii_uppercase(), &target, "")
-        .map_err(|e| Failure(format!("{}: {e}", args.url)))?;
+    let info = args
+        .request
+        .resolve(&mapper, &args.method, &args.url, None)?;
     print_line(&serde_json::to_string_pretty(&info)?);
     Ok(ExitCode::SUCCESS)
 }

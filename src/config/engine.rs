@@ -2,13 +2,16 @@
 
 use std::sync::Arc;
 
-use super::schema::{ForwardingConfig, PluginConfig, RequestMappingConfig};
+use super::schema::{ForwardingConfig, PluginConfig, RequestMappingConfig, RouteConfig};
 use super::ConfigError;
 use crate::bundle::Bundle;
 use crate::decision::forward::{CALLER_IDENTITY_HEADERS, IMPERSONATE_EXTRA_PREFIX};
 use crate::decision::{Engine, Forwarding};
 use crate::request_info::{params, MethodOverride};
-use crate::request_info::{KubernetesMapping, RequestMapper, RouteTemplate, ServiceMapping};
+use crate::request_info::{
+    FixedAttributes, GrpcMapping, KubernetesMapping, RequestMapper, Route, RouteTemplate,
+    ServiceMapping, ServiceProxyMapping,
+};
 
 /// An HTTP header name: a non-empty RFC 9110 token.
 fn header_name(path: &str, name: &str) -> Result<String, ConfigError> {
@@ -66,26 +69,101 @@ fn forwarding(config: Option<&ForwardingConfig>) -> Result<Forwarding, ConfigErr
     Ok(forwarding)
 }
 
+/// The modes and the fields each accepts (beside `mode` and `methodOverride`).
+const MODE_FIELDS: [(&str, &[&str]); 3] = [
+    ("kubernetes", &["apiPrefixes", "grouplessApiPrefixes"]),
+    (
+        "service",
+        &[
+            "namespace",
+            "apiGroup",
+            "routes",
+            "nonResourcePaths",
+            "grpc",
+        ],
+    ),
+    (
+        "serviceProxy",
+        &["namespace", "service", "nonResourcePaths", "grpc"],
+    ),
+];
+
+/// A name given for an attribute the mapping fixes (namespace, service): one path segment.
+fn segment_name(path: &str, value: &str) -> Result<String, ConfigError> {
+    if value.is_empty() || value.contains(['/', '*']) || value.chars().any(char::is_whitespace) {
+        return Err(ConfigError::new(
+            path,
+            format!("{value:?} must be one name: not empty, no '/', '*' or white space"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
 fn request_mapping(config: Option<&RequestMappingConfig>) -> Result<RequestMapper, ConfigError> {
     let Some(config) = config else {
         return Ok(RequestMapper::default());
     };
     let path = "authorization.requestMapping";
-    match config.mode.as_str() {
+    let mode = config.mode.as_deref().unwrap_or("kubernetes");
+    let Some((_, accepted)) = MODE_FIELDS.iter().find(|(name, _)| *name == mode) else {
+        return Err(ConfigError::new(
+            format!("{path}.mode"),
+            format!("must be \"serviceProxy\", \"service\" or \"kubernetes\", not {mode:?}"),
+        ));
+    };
+    for (field, present) in [
+        ("apiPrefixes", config.api_prefixes.is_some()),
+        (
+            "grouplessApiPrefixes",
+            config.groupless_api_prefixes.is_some(),
+        ),
+        ("namespace", config.namespace.is_some()),
+        ("service", config.service.is_some()),
+        ("apiGroup", config.api_group.is_some()),
+        ("routes", !config.routes.is_empty()),
+        ("nonResourcePaths", !config.non_resource_paths.is_empty()),
+        ("grpc", config.grpc.is_some()),
+    ] {
+        if present && !accepted.contains(&field) {
+            let modes: Vec<String> = MODE_FIELDS
+                .iter()
+                .filter(|(_, fields)| fields.contains(&field))
+                .map(|(name, _)| format!("{name:?}"))
+                .collect();
+            return Err(ConfigError::new(
+                format!("{path}.{field}"),
+                format!(
+                    "applies to mode {} only (the mode is {mode:?})",
+                    modes.join(" and ")
+                ),
+            ));
+        }
+    }
+    for (i, p) in config.non_resource_paths.iter().enumerate() {
+        if !p.starts_with('/') {
+            return Err(ConfigError::new(
+                format!("{path}.nonResourcePaths[{i}]"),
+                format!("{p:?} must start with '/'"),
+            ));
+        }
+    }
+    let namespace = config
+        .namespace
+        .as_deref()
+        .map(|n| segment_name(&format!("{path}.namespace"), n))
+        .transpose()?;
+    let grpc = match &config.grpc {
+        None => None,
+        Some(grpc) => Some(GrpcMapping {
+            api_group: match grpc.api_group.as_deref() {
+                None => GrpcMapping::default().api_group,
+                Some("") => String::new(),
+                Some(group) => segment_name(&format!("{path}.grpc.apiGroup"), group)?,
+            },
+        }),
+    };
+    match mode {
         "kubernetes" => {
-            for (field, present) in [
-                ("namespace", config.namespace.is_some()),
-                ("apiGroup", config.api_group.is_some()),
-                ("routes", !config.routes.is_empty()),
-                ("nonResourcePaths", !config.non_resource_paths.is_empty()),
-            ] {
-                if present {
-                    return Err(ConfigError::new(
-                        format!("{path}.{field}"),
-                        "applies to mode \"service\" only",
-                    ));
-                }
-            }
             let mut mapping = KubernetesMapping::default();
             if let Some(prefixes) = &config.api_prefixes {
                 mapping.api_prefixes.clone_from(prefixes);
@@ -101,47 +179,44 @@ fn request_mapping(config: Option<&RequestMappingConfig>) -> Result<RequestMappe
             }
             Ok(RequestMapper::Kubernetes(mapping))
         }
-        "service" => {
-            for (field, present) in [
-                ("apiPrefixes", config.api_prefixes.is_some()),
-                (
-                    "grouplessApiPrefixes",
-                    config.groupless_api_prefixes.is_some(),
-                ),
-            ] {
-                if present {
-                    return Err(ConfigError::new(
-                        format!("{path}.{field}"),
-                        "applies to mode \"kubernetes\" only",
-                    ));
-                }
-            }
+        "serviceProxy" => Ok(RequestMapper::ServiceProxy(ServiceProxyMapping {
+            namespace,
+            service: config
+                .service
+                .as_deref()
+                .map(|s| segment_name(&format!("{path}.service"), s))
+                .transpose()?,
+            non_resource_paths: config.non_resource_paths.clone(),
+            grpc,
+        })),
+        _ => {
             let mut routes = Vec::new();
             for (i, route) in config.routes.iter().enumerate() {
-                routes.push(
-                    RouteTemplate::parse(route)
-                        .map_err(|e| ConfigError::new(format!("{path}.routes[{i}]"), e.0))?,
-                );
-            }
-            for (i, p) in config.non_resource_paths.iter().enumerate() {
-                if !p.starts_with('/') {
-                    return Err(ConfigError::new(
-                        format!("{path}.nonResourcePaths[{i}]"),
-                        format!("{p:?} must start with '/'"),
-                    ));
-                }
+                let at = format!("{path}.routes[{i}]");
+                let compiled = match route {
+                    RouteConfig::Template(text) => RouteTemplate::parse(text).map(Route::from),
+                    RouteConfig::Route(object) => Route::new(
+                        &object.path,
+                        FixedAttributes {
+                            api_group: object.api_group.clone(),
+                            resource: object.resource.clone(),
+                            subresource: object.subresource.clone(),
+                            name: object.name.clone(),
+                            namespace: object.namespace.clone(),
+                        },
+                        object.verbs.clone(),
+                    ),
+                };
+                routes.push(compiled.map_err(|e| ConfigError::new(at, e.0))?);
             }
             Ok(RequestMapper::Service(ServiceMapping {
-                namespace: config.namespace.clone(),
+                namespace,
                 api_group: config.api_group.clone().unwrap_or_default(),
                 routes,
                 non_resource_paths: config.non_resource_paths.clone(),
+                grpc,
             }))
         }
-        other => Err(ConfigError::new(
-            format!("{path}.mode"),
-            format!("must be \"kubernetes\" or \"service\", not {other:?}"),
-        )),
     }
 }
 
@@ -178,6 +253,15 @@ impl PluginConfig {
             }
         }
         warnings
+    }
+
+    /// The request mapping alone (for `meshguard request-info` and `can-i --config`).
+    pub fn request_mapper(&self) -> Result<RequestMapper, ConfigError> {
+        request_mapping(
+            self.authorization
+                .as_ref()
+                .and_then(|a| a.request_mapping.as_ref()),
+        )
     }
 
     /// Compiles the whole configuration for the filter: authentication, request mapping, the

@@ -186,34 +186,117 @@ pub struct RemoteKeysConfig {
 }
 
 /// `authorization.requestMapping`.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RequestMappingConfig {
-    /// `kubernetes` or `service`.
-    pub mode: String,
+    /// `serviceProxy`, `service` or `kubernetes`. Default `kubernetes` (as without
+    /// `requestMapping`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
     /// kubernetes: API prefixes. Default `[api, apis]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_prefixes: Option<Vec<String>>,
     /// kubernetes: prefixes without a group segment. Default `[api]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groupless_api_prefixes: Option<Vec<String>>,
-    /// service: the namespace of the requests. Default: the proxy's (node metadata `NAMESPACE`).
+    /// service, serviceProxy: the namespace of the requests. Default: the proxy's (node
+    /// metadata `NAMESPACE`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// serviceProxy: the service's name. Default: the workload's canonical service (node
+    /// metadata label `service.istio.io/canonical-name`, then `app.kubernetes.io/name`, `app`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
     /// service: the API group of the service's resources. Default `""`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_group: Option<String>,
-    /// service: route templates, tried in order.
+    /// service: routes, tried in order: a template string, or an object with fixed attributes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub routes: Vec<String>,
-    /// service: paths that are non-resource URLs (exact, or a prefix ending in `*`).
+    pub routes: Vec<RouteConfig>,
+    /// service, serviceProxy: paths that are non-resource URLs (exact, or a prefix ending in
+    /// `*`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub non_resource_paths: Vec<String>,
+    /// service, serviceProxy: gRPC calls mapped by service and method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<GrpcConfig>,
     /// What a request with a method override (`X-HTTP-Method-Override`, `X-HTTP-Method`,
     /// `X-Method-Override`, `_method`) gets: `reject` (400, the default) or `authorize` (both
     /// its own method and the overriding one must be allowed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method_override: Option<crate::request_info::MethodOverride>,
+}
+
+/// `requestMapping.grpc`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GrpcConfig {
+    /// The API group of gRPC services. Default `grpc`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_group: Option<String>,
+}
+
+/// One `requestMapping.routes[]` entry: a template string, or an object.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum RouteConfig {
+    /// `/v1/{resource}/{name}`.
+    Template(String),
+    /// A template with fixed attributes and verbs.
+    Route(RouteObject),
+}
+
+impl<'de> Deserialize<'de> for RouteConfig {
+    /// A string or an object, with the object's own errors (an unknown field is named) rather
+    /// than serde's "did not match any variant".
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RouteConfig;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a route template string or a route object")
+            }
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<RouteConfig, E> {
+                Ok(RouteConfig::Template(value.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<RouteConfig, A::Error> {
+                RouteObject::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RouteConfig::Route)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// A route object: a path template plus attributes it fixes.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RouteObject {
+    /// The path template (`{namespace}`, `{resource}`, `{name}`, `{subresource}`, `{*}`,
+    /// `{**}`); it need not name `{resource}` when `resource` is set.
+    pub path: String,
+    /// The API group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_group: Option<String>,
+    /// The resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    /// The subresource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subresource: Option<String>,
+    /// The object's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// HTTP method → RBAC verb (custom verbs are valid RBAC); methods not listed get the
+    /// mode's verb.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub verbs: std::collections::BTreeMap<String, String>,
 }
 
 /// `authentication`: shaped like the kube-apiserver's `AuthenticationConfiguration`, so that

@@ -21,7 +21,7 @@ use crate::rbac::{AllowSource, Attributes, Decision};
 pub use crate::reason::{Outcome, Reason};
 use crate::remote::BundleSource;
 use crate::request_info::method;
-use crate::request_info::{params, path, MethodOverride, RequestMapper};
+use crate::request_info::{params, path, MethodOverride, Protocol, RequestMapper, Workload};
 use crate::token::{
     AuthError, Authenticator, KeySet, NoCache, TokenSource, TokenStore, VerifiedToken,
 };
@@ -40,8 +40,8 @@ pub struct HttpRequest<'a> {
     pub target: &'a str,
     /// Request headers (names in any case), pseudo-headers included or not.
     pub headers: &'a [(&'a str, &'a str)],
-    /// The namespace of the proxy's workload (node metadata), for `service` mapping.
-    pub proxy_namespace: &'a str,
+    /// The proxy's workload (node metadata), for the service mappings.
+    pub workload: &'a Workload,
 }
 
 /// What the proxy must do.
@@ -280,6 +280,33 @@ impl Engine {
         now: u64,
         tokens: &mut dyn TokenStore,
     ) -> Verdict {
+        let content_type = request
+            .headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+            .map(|(_, value)| *value);
+        let protocol = Protocol::of_content_type(content_type);
+        let mut verdict = self.decide_as(request, protocol, now, tokens);
+        if protocol == Protocol::Grpc {
+            verdict.action = match verdict.action {
+                Action::Respond(reply) => Action::Respond(response::for_grpc(
+                    reply,
+                    verdict.record.reason,
+                    &verdict.record.detail.to_string(),
+                )),
+                forward => forward,
+            };
+        }
+        verdict
+    }
+
+    fn decide_as(
+        &self,
+        request: &HttpRequest<'_>,
+        protocol: Protocol,
+        now: u64,
+        tokens: &mut dyn TokenStore,
+    ) -> Verdict {
         let mut record = self.record();
         let mut rewrite = self.rewrite_headers(request.headers);
         let (raw_path, query) = path::split_target(request.target);
@@ -361,7 +388,8 @@ impl Engine {
         let at = Target {
             path: &record.path,
             query,
-            namespace: request.proxy_namespace,
+            workload: request.workload,
+            protocol,
         };
         let method = method_override
             .as_ref()
@@ -412,7 +440,7 @@ impl Engine {
     ) -> Result<(Attributes, Decision), String> {
         let attributes = self
             .mapper
-            .attributes_normalized(method, at.path, at.query, at.namespace)
+            .attributes_normalized(method, at.path, at.query, at.workload, at.protocol)
             .map_err(|e| e.to_string())?;
         let decision = policy.authorizer.authorize(user, &attributes);
         Ok((attributes, decision))
@@ -594,7 +622,8 @@ impl Engine {
 struct Target<'a> {
     path: &'a str,
     query: &'a str,
-    namespace: &'a str,
+    workload: &'a Workload,
+    protocol: Protocol,
 }
 
 /// What a forwarded request loses or has replaced before it goes upstream.

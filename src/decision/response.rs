@@ -14,8 +14,11 @@ pub struct LocalReply {
     pub status: u16,
     /// Response headers.
     pub headers: Vec<(String, String)>,
-    /// Response body (JSON).
+    /// Response body (JSON; for a gRPC call, the `grpc-message` text).
     pub body: String,
+    /// For a gRPC call: the `grpc-status` the proxy answers with (its HTTP status is then
+    /// 200, and `body` goes out as `grpc-message`, as a gRPC client expects).
+    pub grpc_status: Option<u32>,
 }
 
 /// The body of every reply but the 403: the reason code and what went wrong. Typed, so a deny
@@ -102,6 +105,7 @@ pub fn unauthorized(realm: &str, error: &AuthError) -> LocalReply {
             message: &error.to_string(),
         }
         .body(),
+        grpc_status: None,
     }
 }
 
@@ -129,6 +133,7 @@ pub fn forbidden(attributes: &Attributes, message: &str) -> LocalReply {
         status: 403,
         headers: json_headers(),
         body: serde_json::to_string(&status).unwrap_or_default(),
+        grpc_status: None,
     }
 }
 
@@ -151,6 +156,7 @@ pub fn bad_request(message: &str) -> LocalReply {
             message,
         }
         .body(),
+        grpc_status: None,
     }
 }
 
@@ -168,5 +174,39 @@ pub fn unavailable(reason: Reason, message: &str) -> LocalReply {
             message,
         }
         .body(),
+        grpc_status: None,
+    }
+}
+
+/// The gRPC status for an HTTP status meshguard answers with: 401 `UNAUTHENTICATED` (16), 403
+/// `PERMISSION_DENIED` (7), 400 `INVALID_ARGUMENT` (3; Envoy's own mapping would say
+/// `INTERNAL`, which tells a client the server broke), 503 `UNAVAILABLE` (14, which gRPC
+/// clients retry), anything else `UNKNOWN` (2).
+pub fn grpc_status_for(http_status: u16) -> u32 {
+    match http_status {
+        400 => 3,
+        401 => 16,
+        403 => 7,
+        503 => 14,
+        _ => 2,
+    }
+}
+
+/// The reply to a gRPC call: the same decision, in gRPC's terms. Envoy answers a local reply
+/// to a gRPC request as a trailers-only response (HTTP 200, `content-type:
+/// application/grpc`, `grpc-status`, and the body as `grpc-message`), so the body is the
+/// reason code and message as text, and the JSON `content-type` is left out (a second
+/// `content-type` makes gRPC clients refuse the response). `WWW-Authenticate` and
+/// `Retry-After` are kept.
+pub fn for_grpc(reply: LocalReply, reason: Reason, message: &str) -> LocalReply {
+    LocalReply {
+        grpc_status: Some(grpc_status_for(reply.status)),
+        status: reply.status,
+        headers: reply
+            .headers
+            .into_iter()
+            .filter(|(name, _)| name != "content-type")
+            .collect(),
+        body: format!("{}: {message}", reason.code()),
     }
 }

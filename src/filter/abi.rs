@@ -9,6 +9,16 @@ extern "C" {
     fn proxy_get_log_level(return_level: *mut u32) -> u32;
     fn proxy_get_current_time_nanoseconds(return_time: *mut u64) -> u32;
     fn proxy_continue_stream(stream_type: u32) -> u32;
+    fn proxy_send_local_response(
+        status_code: u32,
+        status_code_details_data: *const u8,
+        status_code_details_size: usize,
+        body_data: *const u8,
+        body_size: usize,
+        headers_data: *const u8,
+        headers_size: usize,
+        grpc_status: i32,
+    ) -> u32;
     fn proxy_get_header_map_pairs(
         map_type: u32,
         return_data: *mut *mut u8,
@@ -49,6 +59,60 @@ pub(crate) fn current_time_nanos() -> Option<u64> {
 pub(crate) fn resume_http_request() -> Result<(), u32> {
     // SAFETY: takes and returns plain integers.
     match unsafe { proxy_continue_stream(HTTP_REQUEST_STREAM) } {
+        0 => Ok(()),
+        status => Err(status),
+    }
+}
+
+/// Serialises header pairs as the host reads them (the layout [`header_pairs`] reads).
+fn serialize_pairs(pairs: &[(String, String)]) -> Vec<u8> {
+    let size = 4 + pairs
+        .iter()
+        .map(|(n, v)| 8 + n.len() + v.len() + 2)
+        .sum::<usize>();
+    let mut bytes = Vec::with_capacity(size);
+    let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
+    bytes.extend_from_slice(&len(pairs.len()));
+    for (name, value) in pairs {
+        bytes.extend_from_slice(&len(name.len()));
+        bytes.extend_from_slice(&len(value.len()));
+    }
+    for (name, value) in pairs {
+        bytes.extend_from_slice(name.as_bytes());
+        bytes.push(0);
+        bytes.extend_from_slice(value.as_bytes());
+        bytes.push(0);
+    }
+    bytes
+}
+
+/// Answers the stream in effect locally (`proxy_send_local_response`). `grpc_status`, for a
+/// gRPC call, is the `grpc-status` the host answers with (the SDK's wrapper always passes
+/// "none", leaving Envoy to derive it from the HTTP status: 400 would become `INTERNAL`).
+pub(crate) fn send_local_response(
+    status: u32,
+    headers: &[(String, String)],
+    body: &[u8],
+    grpc_status: Option<u32>,
+) -> Result<(), u32> {
+    let serialized = serialize_pairs(headers);
+    let grpc = grpc_status
+        .and_then(|s| i32::try_from(s).ok())
+        .unwrap_or(-1);
+    // SAFETY: every pointer and length describes a live local buffer the host only reads.
+    let status = unsafe {
+        proxy_send_local_response(
+            status,
+            std::ptr::null(),
+            0,
+            body.as_ptr(),
+            body.len(),
+            serialized.as_ptr(),
+            serialized.len(),
+            grpc,
+        )
+    };
+    match status {
         0 => Ok(()),
         status => Err(status),
     }

@@ -76,19 +76,15 @@ fn lossy_headers(pairs: &[(&[u8], &[u8])]) -> (Vec<(String, String)>, Option<Str
 /// A local reply carrying a JSON body; a host error leaves the request paused, which Envoy
 /// resets: closed, not open.
 fn respond(reply: &decision::LocalReply) -> Action {
-    let headers: Vec<(&str, &str)> = reply
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    if let Err(status) = hostcalls::send_http_response(
+    if let Err(status) = abi::send_local_response(
         u32::from(reply.status),
-        headers,
-        Some(reply.body.as_bytes()),
+        &reply.headers,
+        reply.body.as_bytes(),
+        reply.grpc_status,
     ) {
         log(
             LogLevel::Error,
-            &format!("meshguard: local reply failed: {status:?}"),
+            &format!("meshguard: local reply failed: status {status}"),
         );
     }
     Action::Pause
@@ -200,9 +196,9 @@ pub(crate) fn decide(
     context_id: u32,
     attempt: Attempt,
 ) -> Outcome {
-    let (engine, namespace) = {
+    let (engine, workload) = {
         let worker = worker.borrow();
-        (worker.engine.clone(), Rc::clone(&worker.proxy_namespace))
+        (worker.engine.clone(), Rc::clone(&worker.workload))
     };
     let Some(engine) = engine else {
         log(
@@ -269,7 +265,7 @@ pub(crate) fn decide(
         method: header(&headers, ":method"),
         target: header(&headers, ":path"),
         headers: &headers,
-        proxy_namespace: &namespace,
+        workload: &workload,
     };
     let (verdict, lookups) = {
         let mut worker = worker.borrow_mut();

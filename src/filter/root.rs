@@ -17,6 +17,7 @@ use super::metrics::Metrics;
 use super::worker::{Wake, Worker};
 use crate::config::PluginConfig;
 use crate::decision::Wait;
+use crate::request_info::{RequestMapper, Workload};
 
 /// How often the root looks at shared data, starts due fetches and expires waits.
 const TICK: Duration = Duration::from_millis(100);
@@ -137,12 +138,34 @@ fn configuration_digest(bytes: &[u8]) -> String {
         .collect()
 }
 
-fn node_namespace() -> String {
-    hostcalls::get_property(vec!["node", "metadata", "NAMESPACE"])
+/// A string from the proxy's node metadata (`node.metadata.…`), if it has one.
+fn node_metadata(path: &[&str]) -> Option<String> {
+    let mut full = vec!["node", "metadata"];
+    full.extend_from_slice(path);
+    hostcalls::get_property(full)
         .ok()
         .flatten()
         .and_then(|bytes| String::from_utf8(bytes).ok())
-        .unwrap_or_default()
+        .filter(|value| !value.is_empty())
+}
+
+/// The labels that name a workload's canonical service, in Istio's order.
+const SERVICE_LABELS: [&str; 3] = [
+    "service.istio.io/canonical-name",
+    "app.kubernetes.io/name",
+    "app",
+];
+
+/// The workload as Istio's node metadata names it: `NAMESPACE`, and the canonical service
+/// from the pod's labels (`LABELS`).
+fn node_workload() -> Workload {
+    Workload {
+        namespace: node_metadata(&["NAMESPACE"]).unwrap_or_default(),
+        service: SERVICE_LABELS
+            .iter()
+            .find_map(|label| node_metadata(&["LABELS", label]))
+            .unwrap_or_default(),
+    }
 }
 
 impl RootContext for Root {
@@ -208,7 +231,29 @@ impl RootContext for Root {
                 );
                 let fetches = {
                     let mut worker = self.worker.borrow_mut();
-                    worker.proxy_namespace = Rc::from(node_namespace());
+                    let workload = node_workload();
+                    if let RequestMapper::ServiceProxy(mapping) = &engine.mapper {
+                        let service = mapping.service.as_deref().unwrap_or(&workload.service);
+                        let namespace = mapping.namespace.as_deref().unwrap_or(&workload.namespace);
+                        if service.is_empty() || namespace.is_empty() {
+                            log(
+                                LogLevel::Warn,
+                                "meshguard: serviceProxy mode, but the node metadata names no \
+                                 service or namespace and the configuration sets none: only \
+                                 rules without resourceNames (and cluster-wide bindings) can \
+                                 allow requests; set requestMapping.service and .namespace",
+                            );
+                        } else {
+                            log(
+                                LogLevel::Info,
+                                &format!(
+                                    "meshguard: requests are services/proxy on {service:?} in \
+                                     namespace {namespace:?}"
+                                ),
+                            );
+                        }
+                    }
+                    worker.workload = Rc::new(workload);
                     worker.configure(engine, &digest, &mut self.metrics.borrow_mut());
                     worker.has_sources()
                 };

@@ -30,6 +30,7 @@ use crate::remote::{
     BundleSource, Demand, FetchError, FetchState, FetchedResponse, Fetching, HttpTarget,
     KeysLocation, RemoteKeys,
 };
+use crate::request_info::Workload;
 use crate::token::KeySet;
 
 /// A request waiting for keys or a bundle.
@@ -154,8 +155,8 @@ fn write_data(name: &str, stored: &Stored, body: &[u8]) -> bool {
 pub(crate) struct Worker {
     /// The engine in force; `None` until a configuration compiles.
     pub(crate) engine: Option<Rc<Engine>>,
-    /// The workload namespace from node metadata.
-    pub(crate) proxy_namespace: Rc<str>,
+    /// The workload from node metadata.
+    pub(crate) workload: Rc<Workload>,
     /// Paused requests by context id.
     pub(crate) waiters: BTreeMap<u32, Waiter>,
     /// Verified tokens.
@@ -169,7 +170,7 @@ impl Default for Worker {
     fn default() -> Self {
         Worker {
             engine: None,
-            proxy_namespace: Rc::from(""),
+            workload: Rc::default(),
             waiters: BTreeMap::new(),
             tokens: SharedTokens::default(),
             sources: Vec::new(),

@@ -1,24 +1,70 @@
 //! From an HTTP request to what RBAC is asked: [`RequestInfo`], then
 //! [`Attributes`](crate::rbac::Attributes).
 //!
-//! Two modes: [`KubernetesMapping`] (a port of the kube-apiserver's resolver, for proxies in
-//! front of Kubernetes-style APIs) and [`ServiceMapping`] (REST paths of mesh services). Both
-//! see the path only after [`path::normalize_path`].
+//! Three modes: [`ServiceProxyMapping`] (every request is the apiserver's service-proxy
+//! request on this workload's service — the recommended start), [`ServiceMapping`] (REST
+//! paths of a service as resources, by convention or by routes) and [`KubernetesMapping`] (a
+//! port of the kube-apiserver's resolver, for proxies in front of Kubernetes-style APIs); gRPC
+//! calls may be mapped by service and method ([`GrpcMapping`]). All see the path only after
+//! [`path::normalize_path`].
 
+pub mod grpc;
 pub mod kubernetes;
 pub mod method;
 pub mod params;
 pub mod path;
 pub mod service;
+pub mod service_proxy;
 
 use std::fmt;
 
+pub use grpc::{is_grpc_content_type, GrpcMapping};
 pub use kubernetes::{KubernetesMapping, RequestInfo, UnresolvableRequest};
 pub use method::MethodOverride;
 pub use path::PathError;
-pub use service::{RouteTemplate, ServiceMapping};
+pub use service::{FixedAttributes, Route, RouteTemplate, ServiceMapping};
+pub use service_proxy::ServiceProxyMapping;
 
 use crate::rbac::Attributes;
+
+/// The workload the proxy serves, as node metadata (or the configuration) names it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Workload {
+    /// Its namespace (Istio's node metadata `NAMESPACE`).
+    pub namespace: String,
+    /// Its service (Istio's canonical service: the `service.istio.io/canonical-name` label).
+    pub service: String,
+}
+
+impl Workload {
+    /// A workload in `namespace`, of no known service.
+    pub fn in_namespace(namespace: &str) -> Self {
+        Workload {
+            namespace: namespace.to_owned(),
+            service: String::new(),
+        }
+    }
+}
+
+/// What the request speaks, as far as the mapping cares.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Protocol {
+    /// Plain HTTP.
+    #[default]
+    Http,
+    /// gRPC (`content-type: application/grpc…`).
+    Grpc,
+}
+
+impl Protocol {
+    /// The protocol a request's `content-type` says.
+    pub fn of_content_type(content_type: Option<&str>) -> Self {
+        match content_type {
+            Some(value) if is_grpc_content_type(value) => Protocol::Grpc,
+            _ => Protocol::Http,
+        }
+    }
+}
 
 /// How requests are mapped.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +73,8 @@ pub enum RequestMapper {
     Kubernetes(KubernetesMapping),
     /// REST-style paths of a mesh service.
     Service(ServiceMapping),
+    /// Every request is a service-proxy request on the workload's service.
+    ServiceProxy(ServiceProxyMapping),
 }
 
 impl Default for RequestMapper {
@@ -55,16 +103,17 @@ impl fmt::Display for RequestError {
 
 impl RequestMapper {
     /// Maps a request: `target` is the request target (`:path`, with its query);
-    /// `proxy_namespace` the workload namespace the proxy reports (service mode only).
+    /// `workload` the one the proxy serves (service modes only).
     pub fn resolve(
         &self,
         method: &str,
         target: &str,
-        proxy_namespace: &str,
+        workload: &Workload,
+        protocol: Protocol,
     ) -> Result<RequestInfo, RequestError> {
         let (raw_path, query) = path::split_target(target);
         let path = path::normalize_path(raw_path).map_err(RequestError::Path)?;
-        self.resolve_with(method, &path, query, proxy_namespace, Parts::Keep)
+        self.resolve_with(method, &path, query, workload, protocol, Parts::Keep)
     }
 
     /// The authorizer's view of a request whose path is already normalised
@@ -75,9 +124,10 @@ impl RequestMapper {
         method: &str,
         path: &str,
         query: &str,
-        proxy_namespace: &str,
+        workload: &Workload,
+        protocol: Protocol,
     ) -> Result<Attributes, RequestError> {
-        self.resolve_with(method, path, query, proxy_namespace, Parts::Skip)
+        self.resolve_with(method, path, query, workload, protocol, Parts::Skip)
             .map(RequestInfo::into_attributes)
     }
 
@@ -86,15 +136,20 @@ impl RequestMapper {
         method: &str,
         path: &str,
         query: &str,
-        proxy_namespace: &str,
+        workload: &Workload,
+        protocol: Protocol,
         parts: Parts,
     ) -> Result<RequestInfo, RequestError> {
         match self {
+            // The apiserver has no gRPC: its resolver reads every request as HTTP.
             RequestMapper::Kubernetes(mapping) => mapping
                 .resolve_with(method, path, query, parts)
                 .map_err(RequestError::Unresolvable),
             RequestMapper::Service(mapping) => {
-                Ok(mapping.resolve_with(method, path, query, proxy_namespace, parts))
+                Ok(mapping.resolve_with(method, path, query, workload, protocol, parts))
+            }
+            RequestMapper::ServiceProxy(mapping) => {
+                Ok(mapping.resolve(method, path, workload, protocol))
             }
         }
     }

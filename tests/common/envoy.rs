@@ -175,12 +175,22 @@ pub fn demo_plugin_config() -> Value {
     rendered_plugin_config("policies/demo-config.yaml")
 }
 
+/// `policies/services/config.yaml` (serviceProxy mode) with the per-service bundle embedded.
+pub fn services_plugin_config() -> Value {
+    rendered_with("policies/services/config.yaml", "policies/services/rbac")
+}
+
 /// A plugin configuration file (relative to the repository) with the mesh bundle embedded.
 pub fn rendered_plugin_config(config: &str) -> Value {
+    rendered_with(config, "policies/mesh/rbac")
+}
+
+/// A plugin configuration file with the bundle of an RBAC directory embedded.
+pub fn rendered_with(config: &str, rbac: &str) -> Value {
     let text = std::fs::read_to_string(root().join(config)).unwrap();
     let mut config: Value = serde_yaml_ng::from_str(&text).unwrap();
     let mut builder = meshguard::bundle::BundleBuilder::new();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("policies/mesh/rbac"))
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join(rbac))
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
