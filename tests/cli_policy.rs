@@ -683,3 +683,30 @@ fn request_info_and_can_i_map_a_request_as_a_configuration_does() {
     let output = meshguard(&["request-info", "--config", "/dev/null", "GET", "/"]);
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[test]
+fn lint_with_a_configuration_warns_of_an_unsigned_bundle_source() {
+    let text = std::fs::read_to_string(root().join("policies/services/config.yaml")).unwrap();
+    let mut config: Value = serde_yaml_ng::from_str(&text).unwrap();
+    config["authorization"]["bundleSource"] = json!({
+        "cluster": "bundles", "url": "https://bundles.example.com/mesh.json", "signature": "none"
+    });
+    let dir = std::env::temp_dir().join(format!("meshguard-lint-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("unsigned.json");
+    std::fs::write(&file, config.to_string()).unwrap();
+    let files: Vec<String> = std::fs::read_dir(root().join("policies/services/rbac"))
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .collect();
+    let mut args = vec!["lint", "--config", file.to_str().unwrap(), "--bundle"];
+    args.extend(files.iter().map(String::as_str));
+    let output = meshguard(&args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("bundleSource.signature is \"none\""),
+        "{}",
+        stdout(&output)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -323,3 +323,116 @@ fn bundle_source_refusals_name_the_field() {
         ));
     }
 }
+
+/// `signature: none`: a bundle source without signing keys.
+fn unsigned_config() -> Value {
+    let mut config = bundle_source_config(json!({"signature": "none"}));
+    config["authorization"]["bundleSource"]
+        .as_object_mut()
+        .unwrap()
+        .remove("signingKeys");
+    config
+}
+
+#[test]
+fn an_unsigned_bundle_source_is_polled_with_its_etag_and_hot_reloaded_by_explicit_choice() {
+    let mut host = started(&unsigned_config());
+    assert!(
+        host.state()
+            .logs_at_least(3)
+            .iter()
+            .any(|l| l.contains("signature is \"none\"")),
+        "a loud warning at configure: {:?}",
+        host.state().logs
+    );
+    host.tick(100);
+    let bytes = bundle_bytes(&mesh_bundle());
+    let call = answer(&mut host, 200, &[("etag", "\"u1\"")], &bytes);
+    assert_eq!(call_header(&call, ":path"), Some("/mesh/bundle.json"));
+    // No signature is fetched: the bundle is in force at once.
+    assert!(host.state().http_calls.is_empty());
+    assert_eq!(web_places_an_order(&mut host).status(), 200);
+
+    // Polled with its ETag; a 304 keeps it.
+    host.tick(30_000);
+    let call = answer(&mut host, 304, &[], b"");
+    assert_eq!(call_header(&call, "if-none-match"), Some("\"u1\""));
+    assert_eq!(web_places_an_order(&mut host).status(), 200);
+
+    // A broken bundle is refused; the last good one stays.
+    host.tick(30_000);
+    answer(
+        &mut host,
+        200,
+        &[("etag", "\"u2\"")],
+        b"{\"kind\": \"PolicyBundle\", \"roles\": 7}",
+    );
+    assert_eq!(web_places_an_order(&mut host).status(), 200);
+    assert_eq!(
+        host.state()
+            .counter("meshguard.bundle.fetch.failed.bundle_invalid"),
+        1
+    );
+
+    // Every format the docs list: a List of RBAC objects, then a bare array.
+    for (etag, document) in [
+        (
+            "\"u3\"",
+            json!({"apiVersion": "v1", "kind": "List", "items": []}),
+        ),
+        ("\"u4\"", json!([])),
+    ] {
+        host.tick(60_000);
+        answer(
+            &mut host,
+            200,
+            &[("etag", etag)],
+            document.to_string().as_bytes(),
+        );
+        assert_eq!(
+            web_places_an_order(&mut host).status(),
+            403,
+            "{etag}: an empty policy is in force: {:?}",
+            host.state().logs_at_least(3)
+        );
+    }
+}
+
+#[test]
+fn signature_none_refuses_signing_keys_and_a_signature_url_and_other_values() {
+    let mut config = bundle_source_config(json!({"signature": "none"}));
+    let error = meshguard::config::PluginConfig::from_value(config.clone())
+        .unwrap()
+        .engine()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("bundleSource.signingKeys") && error.contains("\"none\""),
+        "{error}"
+    );
+    config["authorization"]["bundleSource"]["signature"] = json!("sha256");
+    let error = meshguard::config::PluginConfig::from_value(config)
+        .unwrap()
+        .engine()
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("bundleSource.signature"), "{error}");
+    let mut config = unsigned_config();
+    config["authorization"]["bundleSource"]["signatureURL"] = json!("https://x/y.sig");
+    assert!(meshguard::config::PluginConfig::from_value(config)
+        .unwrap()
+        .engine()
+        .is_err());
+    // Without the opt-out, signing keys stay required.
+    let mut config = bundle_source_config(json!({}));
+    config["authorization"]["bundleSource"]
+        .as_object_mut()
+        .unwrap()
+        .remove("signingKeys");
+    let error = meshguard::config::PluginConfig::from_value(config)
+        .unwrap()
+        .engine()
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("unless signature is \"none\""), "{error}");
+}

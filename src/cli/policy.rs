@@ -16,6 +16,10 @@ pub(crate) struct LintArgs {
     /// Guardrails to check against, instead of those written in the bundle.
     #[arg(long)]
     guardrails: Option<String>,
+    /// A plugin configuration to check as well: printed are its warnings (an unsigned bundle
+    /// source, a token not stripped, the apiserver's own audience).
+    #[arg(long)]
+    config: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -120,6 +124,14 @@ pub(crate) fn lint(args: LintArgs) -> Result<ExitCode, Failure> {
     }
     for dangling in bundle.dangling_references() {
         print_line(&format!("warning: dangling_role_ref: {dangling}"));
+    }
+    if let Some(path) = &args.config {
+        let engine = files::read_config(path)?
+            .engine()
+            .map_err(|e| Failure(format!("{path}: {e}")))?;
+        for warning in &engine.config_warnings {
+            print_line(&format!("warning: {path}: {warning}"));
+        }
     }
     print_line(&format!("ok: {}", summary(&bundle)));
     Ok(ExitCode::SUCCESS)

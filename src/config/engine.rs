@@ -240,6 +240,20 @@ impl PluginConfig {
                     .to_owned(),
             );
         }
+        if let Some(source) = self
+            .authorization
+            .as_ref()
+            .and_then(|a| a.bundle_source.as_ref())
+            .filter(|s| s.signature.as_deref() == Some("none"))
+        {
+            warnings.push(format!(
+                "authorization.bundleSource.signature is \"none\": bundles from {} are \
+                 believed unsigned; whoever can answer for that server (its TLS certificate, \
+                 the cluster's network, the cluster {:?}) writes this proxy's policy; sign \
+                 bundles (`meshguard bundle sign`) unless the channel is trusted",
+                source.url, source.cluster
+            ));
+        }
         for (i, jwt) in self.authentication.jwt.iter().enumerate() {
             for audience in &jwt.issuer.audiences {
                 if APISERVER_AUDIENCES.contains(&audience.as_str()) {

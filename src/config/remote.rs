@@ -6,7 +6,9 @@ use serde_json::Value;
 use super::schema::{BundleSourceConfig, FetchConfig, Issuer, RemoteKeysConfig};
 use super::ConfigError;
 use crate::remote::target::discovery_url;
-use crate::remote::{BundleSource, FetchPolicy, Fetching, HttpTarget, KeysLocation, RemoteKeys};
+use crate::remote::{
+    BundleSource, BundleTrust, FetchPolicy, Fetching, HttpTarget, KeysLocation, RemoteKeys,
+};
 use crate::token::KeySet;
 
 /// A number with a default and an allowed range.
@@ -197,7 +199,9 @@ pub(super) fn remote_keys(
         &at,
         "unknownKidRefetchIntervalSeconds",
         config.unknown_kid_refetch_interval_seconds,
-        30,
+        // go-oidc (the apiserver's verifier) refetches on every unknown kid; one second
+        // keeps a rotation prompt and bounds what a flood of random kids costs the issuer.
+        1,
         1..=3600,
     )?;
     Ok(RemoteKeys {
@@ -215,21 +219,47 @@ pub(super) fn remote_keys(
 pub(super) fn bundle_source(config: &BundleSourceConfig) -> Result<BundleSource, ConfigError> {
     let at = "authorization.bundleSource";
     let bundle = url(at, "url", &config.url)?;
-    let signature = match &config.signature_url {
-        Some(signature) => url(at, "signatureURL", signature)?,
-        None => url(at, "url", &format!("{}.sig", config.url))?,
-    };
-    let signing_keys = match &config.signing_keys {
-        None => {
+    let trust = match config.signature.as_deref().unwrap_or("detached") {
+        "detached" => {
+            let signature = match &config.signature_url {
+                Some(signature) => url(at, "signatureURL", signature)?,
+                None => url(at, "url", &format!("{}.sig", config.url))?,
+            };
+            let keys = match &config.signing_keys {
+                None => {
+                    return Err(ConfigError::new(
+                        format!("{at}.signingKeys"),
+                        "required: a fetched bundle must be signed (see `meshguard bundle \
+                         sign`), unless signature is \"none\"",
+                    ))
+                }
+                Some(Value::String(text)) => KeySet::from_jwks_str(text, true),
+                Some(document) => KeySet::from_jwks(document, true),
+            }
+            .map_err(|e| ConfigError::new(format!("{at}.signingKeys"), e.0))?;
+            BundleTrust::Signed { signature, keys }
+        }
+        "none" => {
+            for (field, present) in [
+                ("signingKeys", config.signing_keys.is_some()),
+                ("signatureURL", config.signature_url.is_some()),
+            ] {
+                if present {
+                    return Err(ConfigError::new(
+                        format!("{at}.{field}"),
+                        "must not be set with signature \"none\" (nothing would check it)",
+                    ));
+                }
+            }
+            BundleTrust::Unsigned
+        }
+        other => {
             return Err(ConfigError::new(
-                format!("{at}.signingKeys"),
-                "required: a fetched bundle must be signed (see `meshguard bundle sign`)",
+                format!("{at}.signature"),
+                format!("must be \"detached\" or \"none\", not {other:?}"),
             ))
         }
-        Some(Value::String(text)) => KeySet::from_jwks_str(text, true),
-        Some(document) => KeySet::from_jwks(document, true),
-    }
-    .map_err(|e| ConfigError::new(format!("{at}.signingKeys"), e.0))?;
+    };
     let fetch = fetch(at, config.fetch.as_ref(), DEFAULT_MAX_BUNDLE_BYTES)?;
     let poll = bounded(
         at,
@@ -240,8 +270,7 @@ pub(super) fn bundle_source(config: &BundleSourceConfig) -> Result<BundleSource,
     )?;
     Ok(BundleSource {
         bundle,
-        signature,
-        signing_keys,
+        trust,
         // Polled on its interval (Cache-Control ignored: the ETag makes a poll cheap).
         fetching: fetch.fetching(
             cluster(at, &config.cluster)?,

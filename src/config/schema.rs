@@ -123,9 +123,15 @@ pub struct BundleSourceConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub signature_url: Option<String>,
-    /// Keys that may sign bundles: a JWKS, as an object or as JSON text.
+    /// Keys that may sign bundles: a JWKS, as an object or as JSON text. Required unless
+    /// `signature` is `none`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_keys: Option<Value>,
+    /// `detached` (the default: a signature by `signingKeys` at `signatureURL`) or `none`
+    /// (unsigned: the bundle server's TLS and the cluster's network are all that vouch for
+    /// the policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
     /// Poll interval, in seconds. Default 30.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll_interval_seconds: Option<u64>,
@@ -177,7 +183,7 @@ pub struct RemoteKeysConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_refresh_interval_seconds: Option<u64>,
     /// Smallest spacing of refetches caused by tokens with an unknown `kid`, in seconds.
-    /// Default 30.
+    /// Default 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unknown_kid_refetch_interval_seconds: Option<u64>,
     /// Timers, bounds and waits of the calls.

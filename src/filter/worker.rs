@@ -493,7 +493,17 @@ impl Worker {
                 let Origin::Bundle(source) = &self.sources[index].origin else {
                     return Ok(None);
                 };
-                let target = source.signature.clone();
+                let Some(target) = source.signature_target().cloned() else {
+                    // `signature: none`: the bundle is loaded as fetched.
+                    let loaded = source.load(&bundle, None)?;
+                    let stored = Stored {
+                        etag: etag.clone(),
+                        signature: None,
+                    };
+                    let generation = self.store(index, now, None, &stored, &bundle, metrics);
+                    self.put_bundle(index, generation, etag, &loaded, metrics);
+                    return Ok(Some(true));
+                };
                 self.dispatch(index, Step::Signature { bundle, etag }, &target, None)?;
                 Ok(None)
             }
@@ -507,7 +517,7 @@ impl Worker {
                 let Origin::Bundle(source) = &self.sources[index].origin else {
                     return Ok(None);
                 };
-                let loaded = source.load(&bundle, signature)?;
+                let loaded = source.load(&bundle, Some(signature))?;
                 let stored = Stored {
                     etag: etag.clone(),
                     signature: Some(String::from_utf8_lossy(signature).trim().to_owned()),
@@ -614,8 +624,7 @@ impl Worker {
                 }
             },
             Origin::Bundle(source) => {
-                let signature = stored.signature.unwrap_or_default();
-                match source.load(&body, signature.as_bytes()) {
+                match source.load(&body, stored.signature.as_deref().map(str::as_bytes)) {
                     Ok(loaded) => {
                         self.put_bundle(index, state.generation, stored.etag, &loaded, metrics);
                         true

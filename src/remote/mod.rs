@@ -19,5 +19,5 @@ pub mod target;
 pub use error::FetchError;
 pub use response::FetchedResponse;
 pub use schedule::{Demand, FetchPolicy, FetchState, Lease};
-pub use source::{BundleSource, Fetching, KeysLocation, RemoteKeys};
+pub use source::{BundleSource, BundleTrust, Fetching, KeysLocation, RemoteKeys};
 pub use target::HttpTarget;

@@ -37,25 +37,49 @@ pub struct RemoteKeys {
     pub fetching: Fetching,
 }
 
+/// Why a fetched bundle is believed.
+#[derive(Clone, Debug)]
+pub enum BundleTrust {
+    /// A detached signature by one of `keys`, fetched from `signature` (the default).
+    Signed {
+        /// The signature's URL.
+        signature: HttpTarget,
+        /// Keys that may sign the bundle.
+        keys: KeySet,
+    },
+    /// Nothing but the channel (`signature: none`): whoever can answer for the bundle
+    /// server — its TLS certificate, the cluster's network — writes the policy.
+    Unsigned,
+}
+
 /// A bundle fetched from a URL.
 #[derive(Clone, Debug)]
 pub struct BundleSource {
     /// The bundle.
     pub bundle: HttpTarget,
-    /// Its detached signature.
-    pub signature: HttpTarget,
-    /// Keys that may sign it.
-    pub signing_keys: KeySet,
+    /// Signed, or by explicit choice not.
+    pub trust: BundleTrust,
     /// How.
     pub fetching: Fetching,
 }
 
 impl BundleSource {
-    /// Verifies the detached signature over the exact bytes served, then loads the bundle
-    /// (schema, references, guardrails). Nothing unsigned is ever parsed as policy.
-    pub fn load(&self, bundle: &[u8], signature: &[u8]) -> Result<Bundle, FetchError> {
-        signature::verify(bundle, signature, &self.signing_keys)
-            .map_err(|detail| FetchError::SignatureInvalid { detail })?;
+    /// The detached signature's URL, when bundles are signed.
+    pub fn signature_target(&self) -> Option<&HttpTarget> {
+        match &self.trust {
+            BundleTrust::Signed { signature, .. } => Some(signature),
+            BundleTrust::Unsigned => None,
+        }
+    }
+
+    /// Verifies the detached signature over the exact bytes served (unless the configuration
+    /// chose `signature: none`), then loads the bundle (schema, references, guardrails). With
+    /// signatures on, nothing unsigned is ever parsed as policy.
+    pub fn load(&self, bundle: &[u8], signature: Option<&[u8]>) -> Result<Bundle, FetchError> {
+        if let BundleTrust::Signed { keys, .. } = &self.trust {
+            signature::verify(bundle, signature.unwrap_or_default(), keys)
+                .map_err(|detail| FetchError::SignatureInvalid { detail })?;
+        }
         Bundle::from_json_bytes(bundle).map_err(|e| FetchError::BundleInvalid {
             detail: e.to_string(),
         })
