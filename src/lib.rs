@@ -22,6 +22,7 @@ pub mod rbac;
 pub mod reason;
 pub mod remote;
 pub mod request_info;
+pub mod sync;
 pub mod token;
 
 #[cfg(target_arch = "wasm32")]

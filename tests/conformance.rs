@@ -216,7 +216,7 @@ fn authenticator_for(case: &Value, token: &str, keys: KeySet) -> Authenticator {
         audiences,
         inline_keys: keys.clone(),
         keys,
-        remote: None,
+        fetches_keys: false,
         algorithms: Algorithm::ALL.to_vec(),
         time: TimePolicy {
             skew: case["clock_skew_seconds"].as_u64().unwrap_or(60),

@@ -269,7 +269,7 @@ impl JwtAuthenticator {
             audiences: issuer.audiences.clone(),
             inline_keys: keys.clone(),
             keys,
-            remote,
+            fetches_keys: remote.is_some(),
             algorithms,
             time: TimePolicy {
                 skew,

@@ -340,7 +340,15 @@ impl PluginConfig {
             .collect();
         let forwarding = forwarding(self.forwarding.as_ref())?;
         let config_warnings = self.warnings(&forwarding);
+        let mut remote_keys = Vec::new();
+        for (i, jwt) in self.authentication.jwt.iter().enumerate() {
+            if let Some(config) = &jwt.remote_keys {
+                let path = format!("authentication.jwt[{i}]");
+                remote_keys.push((i, super::remote::remote_keys(&path, config, &jwt.issuer)?));
+            }
+        }
         Ok(Engine {
+            remote_keys,
             warnings,
             config_warnings,
             authenticator,

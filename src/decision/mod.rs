@@ -19,7 +19,7 @@ use crate::config::schema::Mode;
 use crate::identity::UserInfo;
 use crate::rbac::{AllowSource, Attributes, Decision};
 pub use crate::reason::{Outcome, Reason};
-use crate::remote::BundleSource;
+use crate::remote::{BundleSource, RemoteKeys};
 use crate::request_info::method;
 use crate::request_info::{params, path, MethodOverride, Protocol, RequestMapper, Workload};
 use crate::token::{
@@ -201,6 +201,8 @@ pub struct Engine {
     pub policy: Option<Arc<Policy>>,
     /// Where the bundle is fetched from, if it is.
     pub bundle_source: Option<Arc<BundleSource>>,
+    /// Where each issuer's keys are fetched from (issuer index, source), for the sync engine.
+    pub remote_keys: Vec<(usize, RemoteKeys)>,
     /// Enforce or dry-run.
     pub mode: Mode,
     /// Anonymous access.
@@ -498,7 +500,7 @@ impl Engine {
             .authenticator
             .issuers()
             .iter()
-            .position(|i| &i.url == issuer && i.remote.is_some())?;
+            .position(|i| &i.url == issuer && i.fetches_keys)?;
         Some(Wait::Keys {
             issuer: index,
             unknown_kid,

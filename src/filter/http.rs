@@ -10,10 +10,10 @@ use proxy_wasm::types::{Action, LogLevel, MapType};
 use super::abi::{self, log_enabled};
 use super::log;
 use super::metrics::{Hot, Metrics};
-use super::worker::{Waiter, Worker, MAX_WAITERS};
+use super::worker::{HostPort, Worker};
 use crate::config::schema::Mode;
 use crate::decision::{self, HttpRequest, Verdict, Wait};
-use crate::remote::Demand;
+use crate::sync::waiting::{Attempt, Hold};
 
 pub(crate) struct Http {
     pub(crate) context_id: u32,
@@ -27,7 +27,7 @@ impl Context for Http {
     /// behind is dropped when the root finds its context gone.
     fn on_done(&mut self) -> bool {
         if let Ok(mut worker) = self.worker.try_borrow_mut() {
-            worker.waiters.remove(&self.context_id);
+            worker.waiting.forget(self.context_id);
         }
         true
     }
@@ -162,22 +162,6 @@ pub(crate) fn now_ms() -> Option<u64> {
         .filter(|&ms| ms > 0)
 }
 
-/// Which decision this is for a stream.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Attempt {
-    /// The request headers just arrived.
-    First,
-    /// The stream waited and something it waited for changed; it may wait on until
-    /// `deadline_ms` if what it needs is still on its way.
-    Woken {
-        deadline_ms: u64,
-        /// For a demanded refetch: the fetch count to see exceeded.
-        baseline: Option<u64>,
-    },
-    /// The stream waited its full time: decide with what there is.
-    Expired,
-}
-
 /// What became of the stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Outcome {
@@ -198,7 +182,7 @@ pub(crate) fn decide(
 ) -> Outcome {
     let (engine, workload) = {
         let worker = worker.borrow();
-        (worker.engine.clone(), Rc::clone(&worker.workload))
+        (worker.engine(), Rc::clone(&worker.workload))
     };
     let Some(engine) = engine else {
         log(
@@ -294,7 +278,8 @@ pub(crate) fn decide(
     }
 }
 
-/// Whether the request waits for `wait` (registered as a waiter if so).
+/// Whether the request waits for `wait` (registered as a waiter if so): the core's waiting
+/// policy, over this worker's sync state.
 fn hold(
     worker: &RefCell<Worker>,
     metrics: &RefCell<Metrics>,
@@ -304,60 +289,15 @@ fn hold(
     now: u64,
 ) -> bool {
     let mut worker = worker.borrow_mut();
-    let (deadline_ms, baseline) = match attempt {
-        Attempt::Expired => return false,
-        Attempt::Woken {
-            deadline_ms,
-            baseline,
-        } => {
-            // A demanded refetch has run: decide with its outcome. A first key set or bundle
-            // may still come from a retry: wait on.
-            let met = baseline.is_some_and(|b| worker.demand_met(wait, b, now));
-            if met || now >= deadline_ms {
-                return false;
-            }
-            (deadline_ms, baseline)
-        }
-        Attempt::First => {
-            let wait_ms = worker.wait_ms(wait);
-            if wait_ms == 0 || worker.waiters.len() >= MAX_WAITERS {
-                return false;
-            }
-            let deadline_ms = now.saturating_add(wait_ms);
-            let baseline = match wait {
-                Wait::Keys {
-                    unknown_kid: true, ..
-                } => match worker.demand(wait, now) {
-                    Some(Demand::InFlight { baseline }) => Some(baseline),
-                    Some(Demand::Scheduled { at_ms, baseline }) if at_ms < deadline_ms => {
-                        metrics
-                            .borrow_mut()
-                            .increment("meshguard.keys.refetch.demanded");
-                        Some(baseline)
-                    }
-                    _ => {
-                        // The rate limit puts the next fetch beyond this request's wait.
-                        metrics
-                            .borrow_mut()
-                            .increment("meshguard.keys.refetch.rate_limited");
-                        return false;
-                    }
-                },
-                _ => None,
-            };
-            metrics.borrow_mut().increment("meshguard.requests.paused");
-            (deadline_ms, baseline)
-        }
+    let worker = &mut *worker;
+    let mut metrics = metrics.borrow_mut();
+    let mut port = HostPort {
+        metrics: &mut metrics,
     };
-    worker.waiters.insert(
-        context_id,
-        Waiter {
-            wait,
-            deadline_ms,
-            baseline,
-        },
-    );
-    true
+    worker
+        .waiting
+        .hold(&mut worker.sync, &mut port, context_id, wait, attempt, now)
+        == Hold::Wait
 }
 
 impl HttpContext for Http {

@@ -8,16 +8,17 @@ use std::time::Duration;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{BufferType, ContextType, LogLevel};
+use proxy_wasm::types::{BufferType, ContextType, LogLevel, MapType};
 
 use super::abi;
-use super::http::{decide, now_ms, Attempt, Http, Outcome};
+use super::http::{decide, now_ms, Http, Outcome};
 use super::log;
 use super::metrics::Metrics;
-use super::worker::{Wake, Worker};
+use super::worker::{HostPort, Worker};
 use crate::config::PluginConfig;
-use crate::decision::Wait;
 use crate::request_info::{RequestMapper, Workload};
+use crate::sync::waiting::Attempt;
+use crate::sync::{Answer, Wake};
 
 /// How often the root looks at shared data, starts due fetches and expires waits.
 const TICK: Duration = Duration::from_millis(100);
@@ -61,35 +62,12 @@ impl Root {
     fn settle(&self, wakes: &[Wake], now: u64) {
         let due: Vec<(u32, Attempt)> = {
             let mut worker = self.worker.borrow_mut();
-            let due: Vec<(u32, Attempt)> = worker
-                .waiters
-                .iter()
-                .filter_map(|(&id, waiter)| {
-                    if now >= waiter.deadline_ms {
-                        return Some((id, Attempt::Expired));
-                    }
-                    let woken = wakes.iter().any(|wake| match (wake, waiter.wait) {
-                        (Wake::Keys(i), Wait::Keys { issuer, .. }) => *i == issuer,
-                        (Wake::Bundle, Wait::Bundle) => true,
-                        _ => false,
-                    });
-                    // A refetch demanded here may have been made by another worker.
-                    let met = waiter
-                        .baseline
-                        .is_some_and(|b| worker.demand_met(waiter.wait, b, now));
-                    (woken || met).then_some((
-                        id,
-                        Attempt::Woken {
-                            deadline_ms: waiter.deadline_ms,
-                            baseline: waiter.baseline,
-                        },
-                    ))
-                })
-                .collect();
-            for (id, _) in &due {
-                worker.waiters.remove(id);
-            }
-            due
+            let worker = &mut *worker;
+            let mut metrics = self.metrics.borrow_mut();
+            let port = HostPort {
+                metrics: &mut metrics,
+            };
+            worker.waiting.due(&worker.sync, &port, wakes, now)
         };
         for (id, attempt) in due {
             if hostcalls::set_effective_context(id).is_err() {
@@ -119,11 +97,32 @@ impl Context for Root {
         // A response must be taken whatever the clock says (the fetch is in flight until
         // then); without a clock it is timed at the last time seen.
         let now = self.clock();
+        let headers: Vec<(String, String)> =
+            hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
+                .collect();
         let wakes = {
             let mut metrics = self.metrics.borrow_mut();
-            self.worker
-                .borrow_mut()
-                .on_response(token_id, body_size, now, &mut metrics)
+            let mut port = HostPort {
+                metrics: &mut metrics,
+            };
+            self.worker.borrow_mut().sync.on_response(
+                &mut port,
+                token_id,
+                Answer {
+                    headers: &headers,
+                    body_size,
+                },
+                |size| {
+                    hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, size)
+                        .ok()
+                        .flatten()
+                        .unwrap_or_default()
+                },
+                now,
+            )
         };
         self.settle(&wakes, now);
     }
@@ -205,12 +204,7 @@ impl RootContext for Root {
                         &format!("meshguard: configuration: {warning}"),
                     );
                 }
-                let remote_issuers = engine
-                    .authenticator
-                    .issuers()
-                    .iter()
-                    .filter(|i| i.remote.is_some())
-                    .count();
+                let remote_issuers = engine.remote_keys.len();
                 log(
                     LogLevel::Info,
                     &format!(
@@ -255,7 +249,7 @@ impl RootContext for Root {
                     }
                     worker.workload = Rc::new(workload);
                     worker.configure(engine, &digest, &mut self.metrics.borrow_mut());
-                    worker.has_sources()
+                    worker.sync.has_sources()
                 };
                 if fetches && hostcalls::set_tick_period(TICK).is_err() {
                     log(
@@ -271,7 +265,7 @@ impl RootContext for Root {
                 self.metrics
                     .borrow_mut()
                     .increment("meshguard.config.rejected");
-                let kept = if self.worker.borrow().engine.is_some() {
+                let kept = if self.worker.borrow().sync.engine().is_some() {
                     "; the previous configuration stays in force"
                 } else {
                     ""
@@ -289,7 +283,10 @@ impl RootContext for Root {
         let now = self.clock();
         let wakes = {
             let mut metrics = self.metrics.borrow_mut();
-            self.worker.borrow_mut().tick(now, &mut metrics)
+            let mut port = HostPort {
+                metrics: &mut metrics,
+            };
+            self.worker.borrow_mut().sync.tick(&mut port, now)
         };
         self.settle(&wakes, now);
     }

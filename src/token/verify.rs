@@ -19,7 +19,6 @@ use super::jws;
 use super::source::{extract, TokenSource};
 use super::{Algorithm, AuthError, KeyFingerprint, KeySet};
 use crate::identity::{IdentityMapping, UserInfo};
-use crate::remote::RemoteKeys;
 
 /// One trusted issuer, compiled from its configuration.
 #[derive(Clone, Debug)]
@@ -34,8 +33,9 @@ pub struct IssuerVerifier {
     pub keys: KeySet,
     /// The keys configured inline (kept when a fetched set replaces the previous one).
     pub inline_keys: KeySet,
-    /// Where fetched keys come from, if anywhere.
-    pub remote: Option<RemoteKeys>,
+    /// Whether key sets for this issuer arrive from a fetcher (`remoteKeys`): until one
+    /// has, a token cannot be checked (`keys_unavailable`) rather than refused.
+    pub fetches_keys: bool,
     /// Algorithms accepted from this issuer.
     pub algorithms: Vec<Algorithm>,
     /// Time claim rules.
