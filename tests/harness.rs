@@ -191,6 +191,8 @@ fn a_bad_update_keeps_the_last_good_policy_and_a_good_one_replaces_it() {
     assert_eq!(host.state().counter("meshguard.config.rejected"), 1);
 }
 
+/// Proxies before Envoy 1.40 expose the node as the attribute `node` (1.40: `xds.node`, as
+/// `tests/service_proxy.rs` and `tests/istio.rs` set it); both are read.
 #[test]
 fn the_workload_namespace_comes_from_node_metadata_when_the_config_has_none() {
     let mut config = demo_plugin_config();

@@ -19,9 +19,9 @@ const CANONICAL_NAME: &str = "service.istio.io/canonical-name";
 fn sidecar(namespace: &str, service: &str) -> Host {
     let mut host = Host::new();
     host.set_time(NOW);
-    host.set_property(&["node", "metadata", "NAMESPACE"], namespace.as_bytes());
+    host.set_property(&["xds", "node", "metadata", "NAMESPACE"], namespace.as_bytes());
     host.set_property(
-        &["node", "metadata", "LABELS", CANONICAL_NAME],
+        &["xds", "node", "metadata", "LABELS", CANONICAL_NAME],
         service.as_bytes(),
     );
     assert!(

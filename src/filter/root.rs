@@ -137,15 +137,21 @@ fn configuration_digest(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// A string from the proxy's node metadata (`node.metadata.…`), if it has one.
+/// A string from the proxy's node metadata, if it has one. Envoy 1.40 exposes the node as
+/// the attribute `xds.node` (found by the real-Envoy test: `node.…` answers nothing there);
+/// older proxies as `node`: both are asked, the current name first.
 fn node_metadata(path: &[&str]) -> Option<String> {
-    let mut full = vec!["node", "metadata"];
-    full.extend_from_slice(path);
-    hostcalls::get_property(full)
-        .ok()
-        .flatten()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .filter(|value| !value.is_empty())
+    [&["xds", "node", "metadata"][..], &["node", "metadata"][..]]
+        .iter()
+        .find_map(|prefix| {
+            let mut full = prefix.to_vec();
+            full.extend_from_slice(path);
+            hostcalls::get_property(full)
+                .ok()
+                .flatten()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .filter(|value| !value.is_empty())
+        })
 }
 
 /// The labels that name a workload's canonical service, in Istio's order.

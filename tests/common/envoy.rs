@@ -482,3 +482,90 @@ fn dechunk(mut rest: &str) -> String {
 pub fn get(port: u16, target: &str) -> std::io::Result<Response> {
     request(port, "GET", target, &[])
 }
+
+/// The `.venv` Python with grpcio (installed by `.ci/envoy`). `None` locally means skip
+/// (loudly); in CI a missing grpcio fails.
+pub fn grpc_python() -> Option<PathBuf> {
+    let python = root().join(".venv/bin/python");
+    let works = Command::new(&python)
+        .args(["-c", "import grpc"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if works {
+        return Some(python);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("grpcio is required in CI: .ci/envoy installs it into .venv");
+    }
+    eprintln!(
+        "\n*** SKIPPED: real gRPC test: no grpcio in .venv. Run `.ci/envoy` (it installs it). ***\n"
+    );
+    None
+}
+
+/// The gRPC server (`envoy/grpc_upstream.py`) on a fresh port.
+pub fn start_grpc_upstream(python: &Path, dir: &Path) -> (Process, u16) {
+    let port = free_port();
+    let script = root().join("envoy/grpc_upstream.py");
+    let process = spawn(
+        python,
+        &[script.to_str().unwrap(), &port.to_string()],
+        dir.join("grpc-upstream.log"),
+    );
+    wait_for_port(port, Duration::from_secs(30));
+    (process, port)
+}
+
+/// Makes gRPC calls with the real client (`envoy/grpc_client.py`): each `(method, token)`;
+/// one `{code, details, response}` per call.
+pub fn grpc_calls(python: &Path, port: u16, calls: &[(&str, Option<&str>)]) -> Vec<Value> {
+    let spec = serde_json::json!({
+        "target": format!("127.0.0.1:{port}"),
+        "calls": calls.iter().map(|(method, token)| serde_json::json!({
+            "method": method, "token": token, "body": "{}"
+        })).collect::<Vec<_>>(),
+    });
+    let mut child = Command::new(python)
+        .arg(root().join("envoy/grpc_client.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(spec.to_string().as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "grpc client: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// An edit for [`start_envoy_edited`]: the proxy's node metadata, as Istio's sidecar
+/// injector writes it (the workload's namespace and its pod labels).
+pub fn with_node_metadata(yaml: &str, namespace: &str, service: &str) -> String {
+    format!(
+        "node:\n  id: sidecar~10.0.0.1~{service}.{namespace}~{namespace}.svc.cluster.local\n  \
+         metadata:\n    NAMESPACE: {namespace}\n    LABELS:\n      \
+         service.istio.io/canonical-name: {service}\n      app: {service}\n{yaml}"
+    )
+}
+
+/// An edit for [`start_envoy_edited`]: the upstream cluster speaks HTTP/2 (a gRPC server).
+pub fn with_http2_upstream(yaml: &str) -> String {
+    yaml.replacen(
+        "  - name: orders\n    type: STATIC\n    connect_timeout: 1s\n",
+        "  - name: orders\n    type: STATIC\n    connect_timeout: 1s\n    \
+         typed_extension_protocol_options:\n      \
+         envoy.extensions.upstreams.http.v3.HttpProtocolOptions:\n        \
+         \"@type\": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions\n        \
+         explicit_http_config:\n          http2_protocol_options: {}\n",
+        1,
+    )
+}
