@@ -81,7 +81,6 @@ fn keys_rotate_under_traffic_without_losing_a_request_and_survive_an_issuer_outa
         "jwksURI": "http://kubernetes.default.svc.cluster.local/openid/v1/jwks",
         "refreshIntervalSeconds": 2,
         "minRefreshIntervalSeconds": 1,
-        "unknownKidRefetchIntervalSeconds": 1,
         "fetch": {"initialBackoffMs": 200, "maxBackoffSeconds": 1}
     });
     let envoy = start_envoy_with_clusters(
@@ -246,4 +245,195 @@ fn a_new_bundle_takes_effect_within_a_poll_and_a_badly_signed_one_is_refused() {
     }
     let log = envoy.process.log_text();
     assert!(log.contains("bundle signature refused"), "{log}");
+}
+
+/// How many times the doc server answered `path` so far (its log: `GET <path> <status>`).
+fn served(dir: &Path, path: &str) -> usize {
+    std::fs::read_to_string(dir.join("docs.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with(&format!("GET {path} ")))
+        .count()
+}
+
+#[test]
+fn a_published_key_is_accepted_at_first_use_and_random_kids_cost_one_fetch_per_second() {
+    let Some(envoy_bin) = envoy_binary() else {
+        return;
+    };
+    let dir = temp_dir("live-rotation");
+    let docs = docs_dir(&dir);
+    let jwks_file = docs.join("openid/v1/jwks");
+    publish(&jwks_file, &jwks(&["rs256"]));
+    let (_docs_server, docs_port) = start_doc_server(&dir, &docs);
+    let (_upstream, upstream_port) = start_upstream(&dir);
+    let mut config = common::envoy::demo_plugin_config();
+    let entry = &mut config["authentication"]["jwt"][0];
+    entry.as_object_mut().unwrap().remove("jwks");
+    // Defaults but the URL: a 300 s refresh, so only a demanded refetch can bring a new key.
+    entry["remoteKeys"] = json!({
+        "cluster": "issuer",
+        "jwksURI": "http://kubernetes.default.svc.cluster.local/openid/v1/jwks"
+    });
+    let envoy = start_envoy_with_clusters(
+        &envoy_bin,
+        &dir,
+        upstream_port,
+        &config,
+        &[("issuer", docs_port)],
+    );
+    let port = envoy.port;
+    let old = web_token("rs256", "rsa-1");
+    let new = web_token("rs256-other", "rsa-2");
+    assert_eq!(place_order(port, &old), 200, "{}", envoy.process.log_text());
+
+    // Four clients; the issuer publishes rsa-2 and the clients switch at once. Every request
+    // must pass, and the slowest new-key request is the time to acceptance.
+    let use_new = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let results = Arc::new(Mutex::new(Vec::new()));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (use_new, stop, results) = (
+                Arc::clone(&use_new),
+                Arc::clone(&stop),
+                Arc::clone(&results),
+            );
+            let (old, new) = (old.clone(), new.clone());
+            std::thread::spawn(move || {
+                let start = Instant::now();
+                while !stop.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(30) {
+                    let fresh = use_new.load(Ordering::Relaxed);
+                    let sent = Instant::now();
+                    let status = place_order(port, if fresh { &new } else { &old });
+                    results
+                        .lock()
+                        .unwrap()
+                        .push((fresh, status, sent.elapsed()));
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    publish(&jwks_file, &jwks(&["rs256", "rs256-other"]));
+    use_new.store(true, Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(2000));
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.join().unwrap();
+    }
+    let results = results.lock().unwrap();
+    let failed: Vec<_> = results.iter().filter(|(_, s, _)| *s != 200).collect();
+    assert!(
+        failed.is_empty(),
+        "{failed:?}\n{}",
+        envoy.process.log_text()
+    );
+    let slowest_new = results
+        .iter()
+        .filter(|(fresh, _, _)| *fresh)
+        .map(|(_, _, took)| *took)
+        .max()
+        .unwrap();
+    let new_count = results.iter().filter(|(fresh, _, _)| *fresh).count();
+    eprintln!(
+        "rotation: {} requests, {new_count} with the new key, 0 failed; slowest new-key \
+         request {slowest_new:?}",
+        results.len()
+    );
+    assert!(slowest_new < Duration::from_secs(2), "{slowest_new:?}");
+
+    // A flood of random kids from four clients for 5 s: at most one fetch per second.
+    let before = served(&dir, "/openid/v1/jwks");
+    let stop = Arc::new(AtomicBool::new(false));
+    let statuses = Arc::new(Mutex::new(std::collections::BTreeMap::new()));
+    let flood_start = Instant::now();
+    let flooders: Vec<_> = (0..4)
+        .map(|c| {
+            let (stop, statuses) = (Arc::clone(&stop), Arc::clone(&statuses));
+            std::thread::spawn(move || {
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let token = web_token("rs256-other", &format!("random-{c}-{i}"));
+                    i += 1;
+                    let status = place_order(port, &token);
+                    *statuses.lock().unwrap().entry(status).or_insert(0) += 1;
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(5));
+    stop.store(true, Ordering::Relaxed);
+    for flooder in flooders {
+        flooder.join().unwrap();
+    }
+    let seconds = flood_start.elapsed().as_secs_f64();
+    let fetches = served(&dir, "/openid/v1/jwks") - before;
+    let statuses = statuses.lock().unwrap();
+    eprintln!("flood: {statuses:?} in {seconds:.1} s cost {fetches} JWKS fetches");
+    assert_eq!(statuses.keys().copied().collect::<Vec<_>>(), vec![401]);
+    assert!(
+        (fetches as f64) <= seconds + 2.0,
+        "{fetches} fetches in {seconds:.1} s"
+    );
+    // The real key still passes during and after the flood.
+    assert_eq!(place_order(port, &new), 200);
+}
+
+#[test]
+fn an_unsigned_bundle_source_is_polled_and_hot_reloaded_by_explicit_choice() {
+    let Some(envoy_bin) = envoy_binary() else {
+        return;
+    };
+    let dir = temp_dir("live-unsigned");
+    let docs = docs_dir(&dir);
+    let bundle_file = docs.join("bundle.json");
+    publish(&bundle_file, &bundle_bytes(&mesh_bundle()));
+    let (_docs_server, docs_port) = start_doc_server(&dir, &docs);
+    let (_upstream, upstream_port) = start_upstream(&dir);
+    let mut config = common::envoy::demo_plugin_config();
+    let authorization = config["authorization"].as_object_mut().unwrap();
+    authorization.remove("bundle");
+    authorization.insert(
+        "bundleSource".into(),
+        json!({"cluster": "bundles", "url": "http://bundles.internal/bundle.json",
+               "signature": "none", "pollIntervalSeconds": 1}),
+    );
+    let envoy = start_envoy_with_clusters(
+        &envoy_bin,
+        &dir,
+        upstream_port,
+        &config,
+        &[("bundles", docs_port)],
+    );
+    let log = envoy.process.log_text();
+    assert!(log.contains("signature is \"none\""), "{log}");
+    let port = envoy.port;
+    let web = web_token("rs256", "rsa-1");
+    assert_eq!(place_order(port, &web), 200, "{}", envoy.process.log_text());
+    assert_eq!(
+        served(&dir, "/bundle.json.sig"),
+        0,
+        "no signature is asked for"
+    );
+    // Polled with its ETag: 304s.
+    assert!(within(Duration::from_secs(5), || {
+        stat(envoy.admin, "meshguard.bundle.fetch.not_modified") >= 2
+    })
+    .is_some());
+    // A new bundle takes effect within a poll.
+    let mut bundle = mesh_bundle();
+    bundle["roleBindings"] = json!([]);
+    bundle["clusterRoleBindings"] = json!([]);
+    publish(&bundle_file, &bundle_bytes(&bundle));
+    let took = within(Duration::from_secs(5), || place_order(port, &web) == 403)
+        .unwrap_or_else(|| panic!("no change\n{}", envoy.process.log_text()));
+    eprintln!("unsigned bundle in force after {took:?}");
+    // A broken one is refused; the last good one stays.
+    publish(&bundle_file, b"{\"kind\": \"PolicyBundle\", \"roles\": 7}");
+    assert!(within(Duration::from_secs(5), || {
+        stat(envoy.admin, "meshguard.bundle.fetch.failed.bundle_invalid") >= 1
+    })
+    .is_some());
+    assert_eq!(place_order(port, &web), 403);
 }

@@ -142,7 +142,10 @@ fn sidecar(namespace: &str, keys: Option<Value>) -> Host {
     }
     let mut host = Host::new();
     host.set_time(NOW);
-    host.set_property(&["xds", "node", "metadata", "NAMESPACE"], namespace.as_bytes());
+    host.set_property(
+        &["xds", "node", "metadata", "NAMESPACE"],
+        namespace.as_bytes(),
+    );
     assert!(host.start(&config.to_string()), "{:?}", host.state().logs);
     host
 }

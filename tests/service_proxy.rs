@@ -19,7 +19,10 @@ const CANONICAL_NAME: &str = "service.istio.io/canonical-name";
 fn sidecar(namespace: &str, service: &str) -> Host {
     let mut host = Host::new();
     host.set_time(NOW);
-    host.set_property(&["xds", "node", "metadata", "NAMESPACE"], namespace.as_bytes());
+    host.set_property(
+        &["xds", "node", "metadata", "NAMESPACE"],
+        namespace.as_bytes(),
+    );
     host.set_property(
         &["xds", "node", "metadata", "LABELS", CANONICAL_NAME],
         service.as_bytes(),
