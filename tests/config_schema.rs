@@ -7,7 +7,9 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::envoy::{demo_plugin_config, rendered_plugin_config, root, shipped_plugin_config};
+use common::envoy::{
+    demo_plugin_config, rendered_with, root, services_plugin_config, shipped_plugin_config,
+};
 use common::{standard_config, IDP};
 use meshguard::config::PluginConfig;
 use serde_json::{json, Value};
@@ -271,7 +273,11 @@ fn every_shipped_configuration_validates_against_the_schema() {
         ("istio/wasmplugin.yaml", istio),
         (
             "istio/meshguard-config.yaml, rendered",
-            rendered_plugin_config("istio/meshguard-config.yaml"),
+            rendered_with("istio/meshguard-config.yaml", "policies/services/rbac"),
+        ),
+        (
+            "policies/services/config.yaml, rendered",
+            services_plugin_config(),
         ),
         ("the tests' standard configuration", standard_config()),
         ("every field", every_field()),

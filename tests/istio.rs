@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::envoy::{rendered_plugin_config, root, temp_dir};
+use common::envoy::{rendered_with, root, temp_dir};
 use common::host::Host;
 use common::scenarios::{sa, sa_token};
 use common::{jwk, NOW};
@@ -87,7 +87,7 @@ fn the_embedded_configuration_is_accepted_and_renders_from_the_current_policy() 
         .is_none());
     assert_eq!(
         config,
-        rendered_plugin_config("istio/meshguard-config.yaml"),
+        rendered_with("istio/meshguard-config.yaml", "policies/services/rbac"),
         "istio/wasmplugin.yaml is stale: run `istio/render.sh > istio/wasmplugin.yaml`"
     );
 }
@@ -146,6 +146,16 @@ fn sidecar(namespace: &str, keys: Option<Value>) -> Host {
         &["xds", "node", "metadata", "NAMESPACE"],
         namespace.as_bytes(),
     );
+    host.set_property(
+        &[
+            "xds",
+            "node",
+            "metadata",
+            "LABELS",
+            "service.istio.io/canonical-name",
+        ],
+        namespace.as_bytes(),
+    );
     assert!(host.start(&config.to_string()), "{:?}", host.state().logs);
     host
 }
@@ -153,7 +163,7 @@ fn sidecar(namespace: &str, keys: Option<Value>) -> Host {
 #[test]
 fn as_shipped_no_token_verifies_and_with_the_cluster_keys_the_mesh_policy_decides() {
     let web = sa_token(sa("frontend", "web"));
-    let worker = sa_token(sa("payments", "worker"));
+    let worker = sa_token(sa("batch", "worker"));
     let auth = |t: &str| format!("Bearer {t}");
 
     // The example cluster's private key does not exist: everything is refused, not let in.
@@ -184,7 +194,7 @@ fn as_shipped_no_token_verifies_and_with_the_cluster_keys_the_mesh_policy_decide
     assert_eq!(delete.status(), 403);
     assert_eq!(
         delete.local_reply.unwrap().json()["message"],
-        r#"User "system:serviceaccount:payments:worker" cannot delete resource "orders" in API group "" in the namespace "orders""#
+        r#"User "system:serviceaccount:batch:worker" cannot delete resource "services/proxy" in API group "" in the namespace "orders""#
     );
     assert_eq!(orders.request("GET", "/orders/42", &[]).status(), 401);
 }
