@@ -126,10 +126,10 @@ pub(crate) fn lint(args: LintArgs) -> Result<ExitCode, Failure> {
         print_line(&format!("warning: dangling_role_ref: {dangling}"));
     }
     if let Some(path) = &args.config {
-        let engine = files::read_config(path)?
-            .engine()
+        let warnings = files::read_config(path)?
+            .lint_warnings()
             .map_err(|e| Failure(format!("{path}: {e}")))?;
-        for warning in &engine.config_warnings {
+        for warning in &warnings {
             print_line(&format!("warning: {path}: {warning}"));
         }
     }

@@ -269,6 +269,24 @@ impl PluginConfig {
         warnings
     }
 
+    /// The warnings [`engine`](Self::engine) would give, for a configuration whose bundle is
+    /// linted apart (`meshguard lint --config`): authentication, request mapping and
+    /// forwarding are compiled (and refused as the filter refuses them); the bundle is not
+    /// required.
+    pub fn lint_warnings(&self) -> Result<Vec<String>, ConfigError> {
+        self.authenticator()?;
+        self.request_mapper()?;
+        if let Some(source) = self
+            .authorization
+            .as_ref()
+            .and_then(|a| a.bundle_source.as_ref())
+        {
+            super::remote::bundle_source(source)?;
+        }
+        let forwarding = forwarding(self.forwarding.as_ref())?;
+        Ok(self.warnings(&forwarding))
+    }
+
     /// The request mapping alone (for `meshguard request-info` and `can-i --config`).
     pub fn request_mapper(&self) -> Result<RequestMapper, ConfigError> {
         request_mapping(
