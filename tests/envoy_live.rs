@@ -62,27 +62,35 @@ fn docs_dir(dir: &Path) -> std::path::PathBuf {
     docs
 }
 
-#[test]
-fn keys_rotate_under_traffic_without_losing_a_request_and_survive_an_issuer_outage() {
-    let Some(envoy_bin) = envoy_binary() else {
-        return;
-    };
-    let dir = temp_dir("live-keys");
+/// Real Envoy whose service-account issuer's keys come from a loopback doc server (first
+/// published: `rsa-1`), with `remote` as its `remoteKeys` (the cluster and URL added).
+struct LiveIssuer {
+    envoy: Envoy,
+    dir: std::path::PathBuf,
+    docs: std::path::PathBuf,
+    jwks_file: std::path::PathBuf,
+    _servers: (Process, Process),
+}
+
+fn live_issuer(name: &str, remote: Value) -> Option<LiveIssuer> {
+    let envoy_bin = envoy_binary()?;
+    let dir = temp_dir(name);
     let docs = docs_dir(&dir);
     let jwks_file = docs.join("openid/v1/jwks");
     publish(&jwks_file, &jwks(&["rs256"]));
-    let (_docs_server, docs_port) = start_doc_server(&dir, &docs);
-    let (_upstream, upstream_port) = start_upstream(&dir);
+    let (docs_server, docs_port) = start_doc_server(&dir, &docs);
+    let (upstream, upstream_port) = start_upstream(&dir);
     let mut config = common::envoy::demo_plugin_config();
     let entry = &mut config["authentication"]["jwt"][0];
     entry.as_object_mut().unwrap().remove("jwks");
-    entry["remoteKeys"] = json!({
+    let mut remote_keys = json!({
         "cluster": "issuer",
-        "jwksURI": "http://kubernetes.default.svc.cluster.local/openid/v1/jwks",
-        "refreshIntervalSeconds": 2,
-        "minRefreshIntervalSeconds": 1,
-        "fetch": {"initialBackoffMs": 200, "maxBackoffSeconds": 1}
+        "jwksURI": "http://kubernetes.default.svc.cluster.local/openid/v1/jwks"
     });
+    for (k, v) in remote.as_object().unwrap() {
+        remote_keys[k] = v.clone();
+    }
+    entry["remoteKeys"] = remote_keys;
     let envoy = start_envoy_with_clusters(
         &envoy_bin,
         &dir,
@@ -90,6 +98,28 @@ fn keys_rotate_under_traffic_without_losing_a_request_and_survive_an_issuer_outa
         &config,
         &[("issuer", docs_port)],
     );
+    Some(LiveIssuer {
+        envoy,
+        dir,
+        docs,
+        jwks_file,
+        _servers: (docs_server, upstream),
+    })
+}
+
+#[test]
+fn keys_rotate_under_traffic_without_losing_a_request_and_survive_an_issuer_outage() {
+    let Some(live) = live_issuer(
+        "live-keys",
+        json!({
+            "refreshIntervalSeconds": 2,
+            "minRefreshIntervalSeconds": 1,
+            "fetch": {"initialBackoffMs": 200, "maxBackoffSeconds": 1}
+        }),
+    ) else {
+        return;
+    };
+    let (envoy, docs, jwks_file) = (&live.envoy, &live.docs, &live.jwks_file);
     let port = envoy.port;
     let old = web_token("rs256", "rsa-1");
     let new = web_token("rs256-other", "rsa-2");
@@ -127,11 +157,11 @@ fn keys_rotate_under_traffic_without_losing_a_request_and_survive_an_issuer_outa
         })
     };
     std::thread::sleep(Duration::from_millis(500));
-    publish(&jwks_file, &jwks(&["rs256", "rs256-other"]));
+    publish(jwks_file, &jwks(&["rs256", "rs256-other"]));
     use_new.store(true, Ordering::Relaxed);
     std::thread::sleep(Duration::from_millis(1500));
     // The old key is retired; the refresh (every 2 s) drops it; new tokens keep passing.
-    publish(&jwks_file, &jwks(&["rs256-other"]));
+    publish(jwks_file, &jwks(&["rs256-other"]));
     std::thread::sleep(Duration::from_millis(3000));
     stop.store(true, Ordering::Relaxed);
     traffic.join().unwrap();
@@ -258,30 +288,11 @@ fn served(dir: &Path, path: &str) -> usize {
 
 #[test]
 fn a_published_key_is_accepted_at_first_use_and_random_kids_cost_one_fetch_per_second() {
-    let Some(envoy_bin) = envoy_binary() else {
+    // Defaults but the URL: a 300 s refresh, so only a demanded refetch can bring a new key.
+    let Some(live) = live_issuer("live-rotation", json!({})) else {
         return;
     };
-    let dir = temp_dir("live-rotation");
-    let docs = docs_dir(&dir);
-    let jwks_file = docs.join("openid/v1/jwks");
-    publish(&jwks_file, &jwks(&["rs256"]));
-    let (_docs_server, docs_port) = start_doc_server(&dir, &docs);
-    let (_upstream, upstream_port) = start_upstream(&dir);
-    let mut config = common::envoy::demo_plugin_config();
-    let entry = &mut config["authentication"]["jwt"][0];
-    entry.as_object_mut().unwrap().remove("jwks");
-    // Defaults but the URL: a 300 s refresh, so only a demanded refetch can bring a new key.
-    entry["remoteKeys"] = json!({
-        "cluster": "issuer",
-        "jwksURI": "http://kubernetes.default.svc.cluster.local/openid/v1/jwks"
-    });
-    let envoy = start_envoy_with_clusters(
-        &envoy_bin,
-        &dir,
-        upstream_port,
-        &config,
-        &[("issuer", docs_port)],
-    );
+    let (envoy, dir, jwks_file) = (&live.envoy, &live.dir, &live.jwks_file);
     let port = envoy.port;
     let old = web_token("rs256", "rsa-1");
     let new = web_token("rs256-other", "rsa-2");
@@ -315,7 +326,7 @@ fn a_published_key_is_accepted_at_first_use_and_random_kids_cost_one_fetch_per_s
         })
         .collect();
     std::thread::sleep(Duration::from_millis(500));
-    publish(&jwks_file, &jwks(&["rs256", "rs256-other"]));
+    publish(jwks_file, &jwks(&["rs256", "rs256-other"]));
     use_new.store(true, Ordering::Relaxed);
     std::thread::sleep(Duration::from_millis(2000));
     stop.store(true, Ordering::Relaxed);

@@ -142,20 +142,8 @@ fn sidecar(namespace: &str, keys: Option<Value>) -> Host {
     }
     let mut host = Host::new();
     host.set_time(NOW);
-    host.set_property(
-        &["xds", "node", "metadata", "NAMESPACE"],
-        namespace.as_bytes(),
-    );
-    host.set_property(
-        &[
-            "xds",
-            "node",
-            "metadata",
-            "LABELS",
-            "service.istio.io/canonical-name",
-        ],
-        namespace.as_bytes(),
-    );
+    // Each namespace of the walkthrough runs one service of its name.
+    host.set_node_metadata(namespace, namespace);
     assert!(host.start(&config.to_string()), "{:?}", host.state().logs);
     host
 }

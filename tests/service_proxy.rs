@@ -13,20 +13,11 @@ use meshguard::config::PluginConfig;
 use meshguard::decision::{Action, HttpRequest};
 use meshguard::request_info::Workload;
 
-const CANONICAL_NAME: &str = "service.istio.io/canonical-name";
-
 /// A sidecar of the workload `service` in `namespace`, as Istio describes it in node metadata.
 fn sidecar(namespace: &str, service: &str) -> Host {
     let mut host = Host::new();
     host.set_time(NOW);
-    host.set_property(
-        &["xds", "node", "metadata", "NAMESPACE"],
-        namespace.as_bytes(),
-    );
-    host.set_property(
-        &["xds", "node", "metadata", "LABELS", CANONICAL_NAME],
-        service.as_bytes(),
-    );
+    host.set_node_metadata(namespace, service);
     assert!(
         host.start(&services_plugin_config().to_string()),
         "{:?}",

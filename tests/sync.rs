@@ -183,11 +183,26 @@ fn keys_wait(unknown_kid: bool) -> Wait {
     }
 }
 
-#[test]
-fn a_due_fetch_takes_the_lease_and_a_good_jwks_puts_keys_in_force() {
+/// A worker configured with `config`, and its port.
+fn configured(config: &Value) -> (FakePort, Sync) {
     let mut port = FakePort::default();
     let mut sync = Sync::new(1);
-    sync.configure(&mut port, engine(&direct()));
+    sync.configure(&mut port, engine(config));
+    (port, sync)
+}
+
+/// A worker of `config` whose first key set (`rsa-1`) is in force, fetched at [`T0`].
+fn keys_in_force(config: &Value) -> (FakePort, Sync) {
+    let (mut port, mut sync) = configured(config);
+    sync.tick(&mut port, T0);
+    let (token, _) = port.take_call();
+    respond(&mut sync, &mut port, token, 200, &[], &jwks(&["rs256"]), T0);
+    (port, sync)
+}
+
+#[test]
+fn a_due_fetch_takes_the_lease_and_a_good_jwks_puts_keys_in_force() {
+    let (mut port, mut sync) = configured(&direct());
     assert!(sync.has_sources() && sync.has_kind("keys") && !sync.has_kind("bundle"));
     assert_eq!(
         status_with(&sync, &web()),
@@ -228,9 +243,7 @@ fn a_due_fetch_takes_the_lease_and_a_good_jwks_puts_keys_in_force() {
 
 #[test]
 fn discovery_leads_to_the_jwks_and_a_bad_document_fails_with_backoff() {
-    let mut port = FakePort::default();
-    let mut sync = Sync::new(1);
-    sync.configure(&mut port, engine(&remote_keys_config(json!({}))));
+    let (mut port, mut sync) = configured(&remote_keys_config(json!({})));
     sync.tick(&mut port, T0);
     let (token, path) = port.take_call();
     assert_eq!(path, "/.well-known/openid-configuration");
@@ -300,9 +313,7 @@ fn discovery_leads_to_the_jwks_and_a_bad_document_fails_with_backoff() {
 
 #[test]
 fn failures_before_any_success_leave_the_source_missing_and_back_off_exponentially() {
-    let mut port = FakePort::default();
-    let mut sync = Sync::new(1);
-    sync.configure(&mut port, engine(&direct()));
+    let (mut port, mut sync) = configured(&direct());
     let mut now = T0;
     let mut delays = Vec::new();
     for _ in 0..5 {
@@ -408,12 +419,7 @@ fn workers_share_one_fetch_and_adopt_the_stored_value_by_generation() {
 
 #[test]
 fn a_stored_document_that_does_not_load_is_refused_once() {
-    let mut port = FakePort::default();
-    let mut sync = Sync::new(1);
-    sync.configure(&mut port, engine(&direct()));
-    sync.tick(&mut port, T0);
-    let (token, _) = port.take_call();
-    respond(&mut sync, &mut port, token, 200, &[], &jwks(&["rs256"]), T0);
+    let (port, _sync) = keys_in_force(&direct());
     // Someone stores garbage under a newer generation.
     let name = port
         .store
@@ -444,9 +450,7 @@ fn a_stored_document_that_does_not_load_is_refused_once() {
 
 #[test]
 fn an_answer_for_a_source_the_new_configuration_dropped_is_ignored() {
-    let mut port = FakePort::default();
-    let mut sync = Sync::new(1);
-    sync.configure(&mut port, engine(&direct()));
+    let (mut port, mut sync) = configured(&direct());
     sync.tick(&mut port, T0);
     let (token, _) = port.take_call();
     sync.configure(&mut port, engine(&common::envoy::demo_plugin_config()));
@@ -459,9 +463,7 @@ fn an_answer_for_a_source_the_new_configuration_dropped_is_ignored() {
 
 #[test]
 fn signed_bundles_go_through_their_signature_and_a_304_keeps_the_bundle() {
-    let mut port = FakePort::default();
-    let mut sync = Sync::new(1);
-    sync.configure(&mut port, engine(&bundle_source_config(json!({}))));
+    let (mut port, mut sync) = configured(&bundle_source_config(json!({})));
     assert!(sync.has_kind("bundle"));
     sync.tick(&mut port, T0);
     let (token, path) = port.take_call();
@@ -565,12 +567,7 @@ fn the_poll_sends_if_none_match_with_the_etag_in_force() {
 
 #[test]
 fn an_unknown_kid_demands_a_refetch_spaced_by_the_interval_and_joined_by_others() {
-    let mut port = FakePort::default();
-    let mut sync = Sync::new(1);
-    sync.configure(&mut port, engine(&direct()));
-    sync.tick(&mut port, T0);
-    let (token, _) = port.take_call();
-    respond(&mut sync, &mut port, token, 200, &[], &jwks(&["rs256"]), T0);
+    let (mut port, mut sync) = keys_in_force(&direct());
     let wait = keys_wait(true);
     let mut waiting = Waiting::default();
     let now = T0 + 10_000;
@@ -667,9 +664,7 @@ fn a_refetch_the_interval_puts_beyond_the_wait_is_not_waited_for() {
 
 #[test]
 fn waits_end_at_their_deadline_and_the_waiting_set_is_bounded() {
-    let mut port = FakePort::default();
-    let mut sync = Sync::new(1);
-    sync.configure(&mut port, engine(&direct()));
+    let (mut port, mut sync) = configured(&direct());
     let wait = keys_wait(false);
     let mut waiting = Waiting::default();
     // No keys yet: requests wait up to requestWaitMs (3 s).

@@ -470,6 +470,25 @@ impl Host {
         self.state_mut().properties.insert(key, value.to_vec());
     }
 
+    /// The node metadata of an Istio sidecar of `service` in `namespace`, where Envoy 1.40
+    /// puts it (`xds.node.metadata`): `NAMESPACE` and the pod's canonical-service label.
+    pub fn set_node_metadata(&mut self, namespace: &str, service: &str) {
+        self.set_property(
+            &["xds", "node", "metadata", "NAMESPACE"],
+            namespace.as_bytes(),
+        );
+        self.set_property(
+            &[
+                "xds",
+                "node",
+                "metadata",
+                "LABELS",
+                "service.istio.io/canonical-name",
+            ],
+            service.as_bytes(),
+        );
+    }
+
     fn has_export(&mut self, name: &str) -> bool {
         self.instance.get_func(&mut self.store, name).is_some()
     }
