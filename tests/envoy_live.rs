@@ -355,7 +355,7 @@ fn a_published_key_is_accepted_at_first_use_and_random_kids_cost_one_fetch_per_s
     assert!(slowest_new < Duration::from_secs(2), "{slowest_new:?}");
 
     // A flood of random kids from four clients for 5 s: at most one fetch per second.
-    let before = served(&dir, "/openid/v1/jwks");
+    let before = served(dir, "/openid/v1/jwks");
     let stop = Arc::new(AtomicBool::new(false));
     let statuses = Arc::new(Mutex::new(std::collections::BTreeMap::new()));
     let flood_start = Instant::now();
@@ -379,7 +379,7 @@ fn a_published_key_is_accepted_at_first_use_and_random_kids_cost_one_fetch_per_s
         flooder.join().unwrap();
     }
     let seconds = flood_start.elapsed().as_secs_f64();
-    let fetches = served(&dir, "/openid/v1/jwks") - before;
+    let fetches = served(dir, "/openid/v1/jwks") - before;
     let statuses = statuses.lock().unwrap();
     eprintln!("flood: {statuses:?} in {seconds:.1} s cost {fetches} JWKS fetches");
     assert_eq!(statuses.keys().copied().collect::<Vec<_>>(), vec![401]);
