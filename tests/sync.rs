@@ -17,7 +17,7 @@ use meshguard::config::PluginConfig;
 use meshguard::decision::{Action, Engine, HttpRequest, Wait};
 use meshguard::request_info::Workload;
 use meshguard::sync::waiting::{Attempt, Hold, Waiting, MAX_WAITERS};
-use meshguard::sync::{Answer, Level, Sync, SyncPort, Wake};
+use meshguard::sync::{Answer, Level, SyncEngine, SyncPort, Wake};
 use serde_json::{json, Value};
 
 /// Shared data of one proxy: every worker's port sees the same store.
@@ -128,7 +128,7 @@ fn direct() -> Value {
 }
 
 fn respond(
-    sync: &mut Sync,
+    sync: &mut SyncEngine,
     port: &mut FakePort,
     token: u32,
     status: u16,
@@ -155,7 +155,7 @@ fn respond(
 }
 
 /// The status a request with `token` gets from the engine in force.
-fn status_with(sync: &Sync, token: &str) -> u16 {
+fn status_with(sync: &SyncEngine, token: &str) -> u16 {
     let header = format!("Bearer {token}");
     let verdict = sync.engine().unwrap().decide(
         &HttpRequest {
@@ -184,15 +184,15 @@ fn keys_wait(unknown_kid: bool) -> Wait {
 }
 
 /// A worker configured with `config`, and its port.
-fn configured(config: &Value) -> (FakePort, Sync) {
+fn configured(config: &Value) -> (FakePort, SyncEngine) {
     let mut port = FakePort::default();
-    let mut sync = Sync::new(1);
+    let mut sync = SyncEngine::new(1);
     sync.configure(&mut port, engine(config));
     (port, sync)
 }
 
 /// A worker of `config` whose first key set (`rsa-1`) is in force, fetched at [`T0`].
-fn keys_in_force(config: &Value) -> (FakePort, Sync) {
+fn keys_in_force(config: &Value) -> (FakePort, SyncEngine) {
     let (mut port, mut sync) = configured(config);
     sync.tick(&mut port, T0);
     let (token, _) = port.take_call();
@@ -336,7 +336,7 @@ fn failures_before_any_success_leave_the_source_missing_and_back_off_exponential
         refuse_dispatch: true,
         ..FakePort::default()
     };
-    let mut sync = Sync::new(1);
+    let mut sync = SyncEngine::new(1);
     sync.configure(&mut port, engine(&direct()));
     sync.tick(&mut port, T0);
     assert_eq!(port.counter("meshguard.keys.fetch.failed.unreachable"), 1);
@@ -345,7 +345,7 @@ fn failures_before_any_success_leave_the_source_missing_and_back_off_exponential
 #[test]
 fn an_oversized_answer_is_refused_without_its_body_being_read() {
     let mut port = FakePort::default();
-    let mut sync = Sync::new(1);
+    let mut sync = SyncEngine::new(1);
     sync.configure(
         &mut port,
         engine(&remote_keys_config(json!({
@@ -372,8 +372,8 @@ fn an_oversized_answer_is_refused_without_its_body_being_read() {
 fn workers_share_one_fetch_and_adopt_the_stored_value_by_generation() {
     let mut first_port = FakePort::default();
     let mut second_port = FakePort::sharing(&first_port);
-    let mut first = Sync::new(1);
-    let mut second = Sync::new(2);
+    let mut first = SyncEngine::new(1);
+    let mut second = SyncEngine::new(2);
     first.configure(&mut first_port, engine(&direct()));
     second.configure(&mut second_port, engine(&direct()));
     first.tick(&mut first_port, T0);
@@ -401,7 +401,7 @@ fn workers_share_one_fetch_and_adopt_the_stored_value_by_generation() {
     );
     // A worker configured later starts with it.
     let mut third_port = FakePort::sharing(&first_port);
-    let mut third = Sync::new(3);
+    let mut third = SyncEngine::new(3);
     third.configure(&mut third_port, engine(&direct()));
     assert_eq!(status_with(&third, &web()), 200);
     // A lease whose holder vanished lapses and another worker takes over.
@@ -434,7 +434,7 @@ fn a_stored_document_that_does_not_load_is_refused_once() {
     state["generation"] = json!(5);
     port.store.borrow_mut().get_mut(&state_key).unwrap().0 = serde_json::to_vec(&state).unwrap();
     let mut other_port = FakePort::sharing(&port);
-    let mut other = Sync::new(2);
+    let mut other = SyncEngine::new(2);
     other.configure(&mut other_port, engine(&direct()));
     for t in 0..5 {
         other.tick(&mut other_port, T0 + t);
@@ -533,7 +533,7 @@ fn signed_bundles_go_through_their_signature_and_a_304_keeps_the_bundle() {
 #[test]
 fn the_poll_sends_if_none_match_with_the_etag_in_force() {
     let mut port = FakePort::default();
-    let mut sync = Sync::new(1);
+    let mut sync = SyncEngine::new(1);
     let mut config = bundle_source_config(json!({"signature": "none"}));
     config["authorization"]["bundleSource"]
         .as_object_mut()
@@ -627,7 +627,7 @@ fn an_unknown_kid_demands_a_refetch_spaced_by_the_interval_and_joined_by_others(
 #[test]
 fn a_refetch_the_interval_puts_beyond_the_wait_is_not_waited_for() {
     let mut port = FakePort::default();
-    let mut sync = Sync::new(1);
+    let mut sync = SyncEngine::new(1);
     sync.configure(
         &mut port,
         engine(&remote_keys_config(json!({
@@ -712,7 +712,7 @@ fn waits_end_at_their_deadline_and_the_waiting_set_is_bounded() {
         Hold::Decide
     );
     // A source with no fetching (inline keys) is never waited for.
-    let mut inline = Sync::new(1);
+    let mut inline = SyncEngine::new(1);
     inline.configure(&mut port, engine(&common::envoy::demo_plugin_config()));
     assert_eq!(
         Waiting::default().hold(&mut inline, &mut port, 1, wait, Attempt::First, T0),

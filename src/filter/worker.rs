@@ -16,7 +16,7 @@ use super::tokens::SharedTokens;
 use crate::decision::Engine;
 use crate::request_info::Workload;
 use crate::sync::waiting::Waiting;
-use crate::sync::{Level, Sync, SyncPort};
+use crate::sync::{Level, SyncEngine, SyncPort};
 
 /// A random number (WASI `random_get` through the standard library's hasher keys).
 fn random() -> u64 {
@@ -86,7 +86,7 @@ impl SyncPort for HostPort<'_> {
 /// The worker VM's state.
 pub(crate) struct Worker {
     /// The engine in force and the remote sources that keep it current.
-    pub(crate) sync: Sync,
+    pub(crate) sync: SyncEngine,
     /// Paused requests.
     pub(crate) waiting: Waiting,
     /// The workload from node metadata.
@@ -98,7 +98,7 @@ pub(crate) struct Worker {
 impl Default for Worker {
     fn default() -> Self {
         Worker {
-            sync: Sync::new(random()),
+            sync: SyncEngine::new(random()),
             waiting: Waiting::default(),
             workload: Rc::default(),
             tokens: SharedTokens::default(),

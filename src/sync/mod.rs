@@ -1,6 +1,6 @@
 //! Keeping remote keys and bundles fresh, as a pure state machine: the proxy-wasm adapter
 //! implements [`SyncPort`] (shared data with compare-and-swap, HTTP calls, logs, metrics) and
-//! drives [`Sync`] with ticks and call responses; the engine in force changes when a fetch
+//! drives [`SyncEngine`] with ticks and call responses; the engine in force changes when a fetch
 //! brings new keys or a new bundle. Time is an argument (milliseconds since the epoch).
 //!
 //! Workers of one proxy share each source through the port's shared store (see [`record`]):
@@ -145,7 +145,7 @@ impl Origin {
 
 /// One worker's view of the remote sources, and the engine they keep current.
 #[derive(Debug)]
-pub struct Sync {
+pub struct SyncEngine {
     engine: Option<Rc<Engine>>,
     sources: Vec<Source>,
     calls: HashMap<u32, Call>,
@@ -153,10 +153,10 @@ pub struct Sync {
     owner: u64,
 }
 
-impl Sync {
+impl SyncEngine {
     /// A worker named `owner` (a random number) in leases, with nothing configured.
-    pub fn new(owner: u64) -> Sync {
-        Sync {
+    pub fn new(owner: u64) -> SyncEngine {
+        SyncEngine {
             engine: None,
             sources: Vec::new(),
             calls: HashMap::new(),

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Sync, SyncPort, Wake};
+use super::{SyncEngine, SyncPort, Wake};
 use crate::decision::Wait;
 use crate::remote::Demand;
 
@@ -77,7 +77,7 @@ impl Waiting {
     /// `meshguard.requests.paused` and the refetch demanded or rate-limited.
     pub fn hold(
         &mut self,
-        sync: &mut Sync,
+        sync: &mut SyncEngine,
         port: &mut dyn SyncPort,
         id: u32,
         wait: Wait,
@@ -141,7 +141,7 @@ impl Waiting {
     /// made.
     pub fn due(
         &mut self,
-        sync: &Sync,
+        sync: &SyncEngine,
         port: &dyn SyncPort,
         wakes: &[Wake],
         now: u64,
