@@ -181,3 +181,40 @@ fn grpc_denials_are_trailers_only_answers_with_the_reason_in_grpc_message() {
     let reply = bad.local_reply.unwrap();
     assert_eq!((reply.status, reply.grpc_status), (400, 3));
 }
+
+#[test]
+fn every_reply_to_a_grpc_call_is_in_grpc_terms_a_failed_clock_and_a_non_utf8_header_too() {
+    let mut host = sidecar("orders", "orders");
+    let grpc = [("content-type", "application/grpc+proto")];
+    host.state_mut().clock_fails = true;
+    let reply = host
+        .request("POST", "/orders.v1.OrderService/GetOrder", &grpc)
+        .local_reply
+        .unwrap();
+    assert_eq!((reply.status, reply.grpc_status), (503, 14));
+    assert!(
+        reply.body.starts_with("clock_unavailable: "),
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.header("content-type"), None);
+    host.state_mut().clock_fails = false;
+    // A path that is not UTF-8: 400 request_rejected, as INVALID_ARGUMENT.
+    host.state_mut().binary_request_headers =
+        vec![(":path".into(), b"/orders.v1.OrderService/\xc0\xae".to_vec())];
+    let reply = host
+        .request("POST", "/orders.v1.OrderService/GetOrder", &grpc)
+        .local_reply
+        .unwrap();
+    assert_eq!(
+        (reply.status, reply.grpc_status),
+        (400, 3),
+        "{}",
+        reply.body
+    );
+    assert!(
+        reply.body.starts_with("request_rejected: "),
+        "{}",
+        reply.body
+    );
+}

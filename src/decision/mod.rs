@@ -282,24 +282,9 @@ impl Engine {
         now: u64,
         tokens: &mut dyn TokenStore,
     ) -> Verdict {
-        let content_type = request
-            .headers
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
-            .map(|(_, value)| *value);
-        let protocol = Protocol::of_content_type(content_type);
-        let mut verdict = self.decide_as(request, protocol, now, tokens);
-        if protocol == Protocol::Grpc {
-            verdict.action = match verdict.action {
-                Action::Respond(reply) => Action::Respond(response::for_grpc(
-                    reply,
-                    verdict.record.reason,
-                    &verdict.record.detail.to_string(),
-                )),
-                forward => forward,
-            };
-        }
-        verdict
+        let protocol = protocol_of(request.headers);
+        let verdict = self.decide_as(request, protocol, now, tokens);
+        in_protocol(verdict, protocol)
     }
 
     fn decide_as(
@@ -464,23 +449,25 @@ impl Engine {
     /// UTF-8: `request_rejected`, recorded, counted and (in dry-run) let through like any deny.
     pub fn reject(&self, headers: &[(&str, &str)], message: &str) -> Verdict {
         let rewrite = self.rewrite_headers(headers);
-        self.rejected(self.record(), message.to_owned(), rewrite)
+        let verdict = self.rejected(self.record(), message.to_owned(), rewrite);
+        in_protocol(verdict, protocol_of(headers))
     }
 
     /// The proxy's clock could not be read: nothing that depends on time can be decided, so
     /// the request is refused (503 `clock_unavailable`), in dry-run too, rather than checked
     /// against a made-up time.
-    pub fn clock_unavailable(&self) -> Verdict {
+    pub fn clock_unavailable(&self, headers: &[(&str, &str)]) -> Verdict {
         let mut record = self.record();
         let message = "the proxy's clock could not be read";
         record.conclude(Reason::ClockUnavailable);
         record.detail = Detail::Text(message.to_owned());
         let reply = response::unavailable(Reason::ClockUnavailable, message);
-        Verdict {
+        let verdict = Verdict {
             record,
             action: Action::Respond(reply),
             wait: None,
-        }
+        };
+        in_protocol(verdict, protocol_of(headers))
     }
 
     /// `request_rejected`: a 400 saying `message`, which the record keeps too.
@@ -621,6 +608,31 @@ impl Engine {
 
 /// Where a request goes, as the request mapping reads it: the normalised path, the query and
 /// the proxy's namespace.
+/// What a request speaks, from its `content-type` (the first, as Envoy reads it).
+fn protocol_of(headers: &[(&str, &str)]) -> Protocol {
+    let content_type = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        .map(|(_, value)| *value);
+    Protocol::of_content_type(content_type)
+}
+
+/// A verdict's local reply in the request's own terms: for a gRPC call, a gRPC status with the
+/// reason in `grpc-message` (every reply meshguard makes goes through here).
+fn in_protocol(mut verdict: Verdict, protocol: Protocol) -> Verdict {
+    if protocol == Protocol::Grpc {
+        verdict.action = match verdict.action {
+            Action::Respond(reply) => Action::Respond(response::for_grpc(
+                reply,
+                verdict.record.reason,
+                &verdict.record.detail.to_string(),
+            )),
+            forward => forward,
+        };
+    }
+    verdict
+}
+
 struct Target<'a> {
     path: &'a str,
     query: &'a str,

@@ -240,7 +240,7 @@ pub(crate) fn decide(
     let Some(now) = now_ms() else {
         apply(
             metrics,
-            &engine.clock_unavailable(),
+            &engine.clock_unavailable(&headers),
             engine.forwarding.filter_state,
         );
         return Outcome::Held;
