@@ -443,7 +443,9 @@ fn oidc_claim_mappings_apply_prefixes_groups_uid_and_extras() {
 }
 
 #[test]
-fn without_claim_mappings_the_legacy_flag_defaults_apply() {
+fn the_legacy_flag_defaults_are_written_out_in_the_structured_configuration() {
+    // `--oidc-username-claim=sub` without a prefix flag meant "issuer URL and #"; the
+    // structured configuration says so explicitly (standard_config's third issuer).
     let auth = authenticator(&standard_config());
     let claims =
         json!({"iss": LEGACY_FLAGS_IDP, "aud": "meshguard", "sub": "bob", "exp": NOW + 60});
@@ -452,50 +454,179 @@ fn without_claim_mappings_the_legacy_flag_defaults_apply() {
     assert_eq!(user.groups, ["system:authenticated"]);
 }
 
-fn single_idp(mappings: Value) -> Authenticator {
-    authenticator(&json!({"authentication": {"jwt": [{
+fn single_idp_config(mappings: Value, rules: Value) -> Value {
+    json!({"authentication": {"jwt": [{
         "issuer": {"url": IDP, "audiences": ["meshguard"]},
         "jwks": {"keys": [jwk("es256", true)]},
-        "claimMappings": mappings
-    }]}}))
+        "claimMappings": mappings,
+        "claimValidationRules": rules
+    }]}})
 }
 
+fn single_idp(mappings: Value) -> Authenticator {
+    authenticator(&single_idp_config(mappings, json!([])))
+}
+
+/// The structured configuration's rules, as the apiserver applies them: a claim needs an
+/// explicit prefix (`""` for none, and `-` is a literal prefix: the `-` shortcut belonged to
+/// the legacy flag); an expression's value is used as it is and takes no prefix; a username
+/// from `claims.email` needs `claims.email_verified` read somewhere.
 #[test]
-fn username_prefix_rules_truth_table() {
+fn username_mapping_truth_table() {
     let claims = json!({"iss": IDP, "aud": "meshguard", "sub": "bob", "email": "bob@example.com",
-                        "exp": NOW + 60});
+                        "email_verified": true, "username": "robert", "exp": NOW + 60});
     let token = mint("es256", "ES256", None, claims);
-    let cases = [
+    let verified = "claims.email_verified";
+    let cases: Vec<(Value, Value, Result<&str, &str>)> = vec![
         (
             json!({"username": {"claim": "sub"}}),
-            "https://idp.example.com#bob",
+            json!([]),
+            Err("claimMappings.username.prefix: prefix is required when claim is set"),
         ),
-        (json!({"username": {"claim": "sub", "prefix": "-"}}), "bob"),
-        (json!({"username": {"claim": "sub", "prefix": ""}}), "bob"),
+        (
+            json!({"username": {"claim": "sub", "prefix": "-"}}),
+            json!([]),
+            Ok("-bob"),
+        ),
+        (
+            json!({"username": {"claim": "sub", "prefix": ""}}),
+            json!([]),
+            Ok("bob"),
+        ),
         (
             json!({"username": {"claim": "sub", "prefix": "idp:"}}),
-            "idp:bob",
+            json!([]),
+            Ok("idp:bob"),
         ),
-        (json!({"username": {"claim": "email"}}), "bob@example.com"),
+        (
+            json!({"username": {"claim": "email", "prefix": ""}}),
+            json!([]),
+            Ok("bob@example.com"),
+        ),
+        (
+            json!({"username": {"expression": "claims.sub"}}),
+            json!([]),
+            Ok("bob"),
+        ),
+        (
+            json!({"username": {"expression": "claims.username"}}),
+            json!([]),
+            Ok("robert"),
+        ),
+        (
+            json!({"username": {"expression": "claims[\"username\"]"}}),
+            json!([]),
+            Ok("robert"),
+        ),
+        (
+            json!({"username": {"expression": "claims.sub", "prefix": "x:"}}),
+            json!([]),
+            Err("claimMappings.username.prefix: may not be specified when expression is set"),
+        ),
+        (
+            json!({"username": {"claim": "sub", "prefix": "", "expression": "claims.sub"}}),
+            json!([]),
+            Err("claimMappings.username: claim and expression can't both be set"),
+        ),
         (
             json!({"username": {"expression": "claims.email"}}),
-            "bob@example.com",
+            json!([]),
+            Err("claimMappings.username.expression: claims.email_verified must be used"),
         ),
-        (json!({}), "https://idp.example.com#bob"),
+        (
+            json!({"username": {"expression": "claims.email"}}),
+            json!([{"expression": verified}]),
+            Ok("bob@example.com"),
+        ),
+        (
+            json!({}),
+            json!([]),
+            Err("claimMappings.username: claim or expression is required"),
+        ),
     ];
-    for (mappings, want) in cases {
-        let user = single_idp(mappings.clone())
-            .verify(&token, NOW)
+    for (mappings, rules, want) in cases {
+        let config = single_idp_config(mappings.clone(), rules);
+        let got = meshguard::config::PluginConfig::from_value(config)
             .unwrap()
-            .user;
-        assert_eq!(user.username, want, "{mappings}");
+            .authenticator()
+            .map_err(|e| e.to_string())
+            .map(|auth| auth.verify(&token, NOW).unwrap().user.username);
+        match (got, want) {
+            (Ok(user), Ok(want)) => assert_eq!(user, want, "{mappings}"),
+            (Err(error), Err(want)) => assert!(error.contains(want), "{mappings}: {error}"),
+            (got, want) => panic!("{mappings}: got {got:?}, want {want:?}"),
+        }
     }
+}
+
+/// Where the claims do not make a user, the apiserver refuses the token: a uid claim or an
+/// expression's claim that is missing; empty groups from an expression are dropped.
+#[test]
+fn missing_claims_refuse_the_token_as_in_the_apiserver() {
+    let base = json!({"iss": IDP, "aud": "meshguard", "sub": "bob", "exp": NOW + 60});
+    let username = json!({"claim": "sub", "prefix": ""});
+    let cases = [
+        (
+            json!({"username": username, "uid": {"claim": "uid"}}),
+            json!({}),
+            Err("uid"),
+        ),
+        (
+            json!({"username": username, "uid": {"expression": "claims.uid"}}),
+            json!({}),
+            Err("claims.uid"),
+        ),
+        (
+            json!({"username": username, "uid": {"claim": "uid"}}),
+            json!({"uid": "u-1"}),
+            Ok(()),
+        ),
+        (
+            json!({"username": username,
+                "extra": [{"key": "example.com/team", "valueExpression": "claims.team"}]}),
+            json!({}),
+            Err("claims.team"),
+        ),
+        (
+            json!({"username": username, "groups": {"expression": "claims.groups"}}),
+            json!({}),
+            Err("claims.groups"),
+        ),
+        (
+            json!({"username": username, "groups": {"claim": "groups", "prefix": ""}}),
+            json!({}),
+            Ok(()),
+        ),
+    ];
+    for (mappings, extra_claims, want) in cases {
+        let auth = single_idp(mappings.clone());
+        let mut claims = base.clone();
+        for (k, v) in extra_claims.as_object().unwrap() {
+            claims[k] = v.clone();
+        }
+        let got = auth.verify(&mint("es256", "ES256", None, claims), NOW);
+        match (got, want) {
+            (Ok(_), Ok(())) => {}
+            (Err(AuthError::ClaimValidationFailed { claim, .. }), Err(want)) => {
+                assert_eq!(claim, want, "{mappings}")
+            }
+            (got, want) => panic!("{mappings}: got {got:?}, want {want:?}"),
+        }
+    }
+    let auth = single_idp(json!({"username": username, "groups": {"expression": "claims.groups"}}));
+    let mut claims = base.clone();
+    claims["groups"] = json!(["ops", "", "dev"]);
+    let user = auth
+        .verify(&mint("es256", "ES256", None, claims), NOW)
+        .unwrap()
+        .user;
+    assert_eq!(user.groups, ["ops", "dev", "system:authenticated"]);
 }
 
 #[test]
 fn oidc_issuers_cannot_mint_reserved_system_identities() {
-    let auth = single_idp(json!({"username": {"claim": "sub", "prefix": "-"},
-                                 "groups": {"claim": "groups"}}));
+    let auth = single_idp(json!({"username": {"claim": "sub", "prefix": ""},
+                                 "groups": {"claim": "groups", "prefix": ""}}));
     let admin = json!({"iss": IDP, "aud": "meshguard", "sub": "system:serviceaccount:kube-system:admin", "exp": NOW + 60});
     assert_eq!(
         verify(&auth, &mint("es256", "ES256", None, admin), NOW),
@@ -503,9 +634,23 @@ fn oidc_issuers_cannot_mint_reserved_system_identities() {
     );
     let masters = json!({"iss": IDP, "aud": "meshguard", "sub": "eve", "groups": ["system:masters"], "exp": NOW + 60});
     assert_eq!(
-        verify(&auth, &mint("es256", "ES256", None, masters), NOW),
+        verify(&auth, &mint("es256", "ES256", None, masters.clone()), NOW),
         Err("claim_validation_failed")
     );
+    // The apiserver does not check: `allowSystemNames` gives its behaviour, for an issuer
+    // trusted with such names.
+    let mut config = single_idp_config(
+        json!({"username": {"claim": "sub", "prefix": ""},
+               "groups": {"claim": "groups", "prefix": ""}}),
+        json!([]),
+    );
+    config["authentication"]["jwt"][0]["allowSystemNames"] = json!(true);
+    let trusting = authenticator(&config);
+    let user = trusting
+        .verify(&mint("es256", "ES256", None, masters), NOW)
+        .unwrap()
+        .user;
+    assert_eq!(user.groups, ["system:masters", "system:authenticated"]);
 }
 
 #[test]

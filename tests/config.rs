@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 /// One valid issuer entry to mutate.
 fn entry() -> Value {
     json!({"issuer": {"url": IDP, "audiences": ["meshguard"]},
+           "claimMappings": {"username": {"claim": "sub", "prefix": ""}},
            "jwks": {"keys": [jwk("es256", true)]}})
 }
 
@@ -47,8 +48,28 @@ fn configuration_refusals_name_the_field_truth_table() {
             "authentication.jwt[0]: no keys"),
         ("discovery without a cluster", with_entry(|e| e["issuer"]["discoveryURL"] = json!("https://idp/.well-known")),
             "authentication.jwt[0].issuer.discoveryURL: needs remoteKeys"),
-        ("certificate authority", with_entry(|e| e["issuer"]["certificateAuthority"] = json!("PEM")),
-            "authentication.jwt[0].issuer.certificateAuthority: TLS to the issuer is set on the Envoy cluster"),
+        ("certificate authority that is not PEM", with_entry(|e| e["issuer"]["certificateAuthority"] = json!("PEM")),
+            "authentication.jwt[0].issuer.certificateAuthority: data does not contain any valid RSA or ECDSA certificates"),
+        ("egress selector", with_entry(|e| e["issuer"]["egressSelectorType"] = json!("controlplane")), "accepted"),
+        ("bad egress selector", with_entry(|e| e["issuer"]["egressSelectorType"] = json!("vpn")),
+            "authentication.jwt[0].issuer.egressSelectorType: \"vpn\" must be"),
+        ("http issuer", with_entry(|e| e["issuer"]["url"] = json!("http://idp.example.com")),
+            "authentication.jwt[0].issuer.url: URL scheme must be https"),
+        ("issuer with a query", with_entry(|e| e["issuer"]["url"] = json!("https://idp.example.com/?a=b")),
+            "authentication.jwt[0].issuer.url: URL must not contain a query"),
+        ("no claimMappings", with_entry(|e| { e.as_object_mut().unwrap().remove("claimMappings"); }),
+            "authentication.jwt[0].claimMappings.username: claim or expression is required"),
+        ("groups claim without prefix", with_entry(|e| e["claimMappings"]["groups"] = json!({"claim": "groups"})),
+            "authentication.jwt[0].claimMappings.groups.prefix: prefix is required when claim is set"),
+        ("uid claim and expression", with_entry(|e| e["claimMappings"]["uid"] = json!({"claim": "sub", "expression": "claims.sub"})),
+            "authentication.jwt[0].claimMappings.uid: claim and expression can't both be set"),
+        ("rule message with a claim", with_entry(|e| e["claimValidationRules"] = json!([{"claim": "hd", "requiredValue": "x", "message": "m"}])),
+            "authentication.jwt[0].claimValidationRules[0].message: may not be specified when claim is set"),
+        ("duplicate rule claim", with_entry(|e| e["claimValidationRules"] = json!([{"claim": "hd", "requiredValue": "x"}, {"claim": "hd", "requiredValue": "y"}])),
+            "authentication.jwt[0].claimValidationRules[1].claim: duplicate claim"),
+        ("plain-reference rule", with_entry(|e| e["claimValidationRules"] = json!([{"expression": "claims.email_verified"}])), "accepted"),
+        ("discovery URL equal to the issuer", with_entry(|e| { e["issuer"]["discoveryURL"] = json!(format!("{IDP}/")); e["remoteKeys"] = json!({"cluster": "idp"}); }),
+            "authentication.jwt[0].issuer.discoveryURL: discoveryURL must be different from URL"),
         ("remote keys", with_entry(|e| e["remoteKeys"] = json!({"cluster": "idp"})), "accepted"),
         ("remote keys without inline keys", with_entry(|e| { e.as_object_mut().unwrap().remove("jwks"); e["remoteKeys"] = json!({"cluster": "idp"}); }), "accepted"),
         ("remote keys without a cluster", with_entry(|e| e["remoteKeys"] = json!({"cluster": ""})),
@@ -70,16 +91,16 @@ fn configuration_refusals_name_the_field_truth_table() {
         ("unknown remote key field", with_entry(|e| e["remoteKeys"] = json!({"cluster": "idp", "url": "https://idp"})),
             "authentication.jwt[0].remoteKeys.url: unknown field `url`"),
         ("CEL claim rule", with_entry(|e| e["claimValidationRules"] = json!([{"expression": "claims.hd == 'x'"}])),
-            "authentication.jwt[0].claimValidationRules[0].expression: CEL expressions are not supported"),
+            "authentication.jwt[0].claimValidationRules[0].expression: only a reference to one claim"),
         ("CEL user rule", with_entry(|e| e["userValidationRules"] = json!([{"expression": "!user.username.startsWith('x')"}])),
-            "authentication.jwt[0].userValidationRules: CEL"),
+            "authentication.jwt[0].userValidationRules[0].expression: expressions on the user"),
         ("CEL username", with_entry(|e| e["claimMappings"] = json!({"username": {"expression": "claims.a + claims.b"}})),
-            "authentication.jwt[0].claimMappings.username.expression: CEL"),
-        ("extra key without domain", with_entry(|e| e["claimMappings"] = json!({"extra": [{"key": "team", "claim": "team"}]})),
+            "authentication.jwt[0].claimMappings.username.expression: only a reference to one claim"),
+        ("extra key without domain", with_entry(|e| e["claimMappings"]["extra"] = json!([{"key": "team", "claim": "team"}])),
             "authentication.jwt[0].claimMappings.extra[0].key: \"team\" must be domain-prefixed"),
-        ("extra key reserved", with_entry(|e| e["claimMappings"] = json!({"extra": [{"key": "authentication.kubernetes.io/x", "claim": "x"}]})),
+        ("extra key reserved", with_entry(|e| e["claimMappings"]["extra"] = json!([{"key": "authentication.kubernetes.io/x", "claim": "x"}])),
             "reserved for Kubernetes"),
-        ("mappings on a service-account issuer", with_entry(|e| { e["serviceAccountIssuer"] = json!(true); e["claimMappings"] = json!({}); }),
+        ("mappings on a service-account issuer", with_entry(|e| { e["serviceAccountIssuer"] = json!(true); }),
             "authentication.jwt[0].claimMappings: does not apply"),
         ("unknown algorithm", with_entry(|e| e["algorithms"] = json!(["ES256", "none"])),
             "authentication.jwt[0].algorithms[1]: \"none\" is not a supported algorithm"),
@@ -115,6 +136,27 @@ fn configuration_refusals_name_the_field_truth_table() {
             "{name}: got {got:?}, want it to contain {want:?}"
         );
     }
+}
+
+#[test]
+fn every_error_of_an_authenticator_is_reported_at_once_as_the_apiserver_does() {
+    let config = with_entry(|e| {
+        e["issuer"]["url"] = json!("http://idp.example.com#x");
+        e["issuer"]["audiences"] = json!(["a", "a"]);
+        e["claimMappings"] = json!({"username": {"claim": "sub"},
+                                    "groups": {"expression": "claims.g", "prefix": "x"}});
+    });
+    let got = refusal(config);
+    for want in [
+        "authentication.jwt[0].issuer.url: URL scheme must be https",
+        "authentication.jwt[0].issuer.audiences[1]: duplicate audience \"a\"",
+        "authentication.jwt[0].issuer.audienceMatchPolicy: must be MatchAny",
+        "authentication.jwt[0].claimMappings.username.prefix: prefix is required",
+        "authentication.jwt[0].claimMappings.groups.prefix: may not be specified",
+    ] {
+        assert!(got.contains(want), "{want:?} missing from:\n{got}");
+    }
+    assert_eq!(got.lines().count(), 5, "{got}");
 }
 
 #[test]

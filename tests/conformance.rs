@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use meshguard::identity::{ClaimMappings, IdentityMapping};
+use meshguard::identity::{ClaimMappings, ClaimSource, IdentityMapping};
 use meshguard::token::claims::{RegisteredClaims, TimePolicy};
 use meshguard::token::{jws, Algorithm, Authenticator, IssuerVerifier, KeySet};
 use serde_json::Value;
@@ -225,11 +225,14 @@ fn authenticator_for(case: &Value, token: &str, keys: KeySet) -> Authenticator {
         },
         claim_rules: Vec::new(),
         identity: IdentityMapping::Claims(ClaimMappings {
-            username_claim: "iss".into(),
-            username_prefix: String::new(),
+            username: ClaimSource::Claim {
+                claim: "iss".into(),
+                prefix: String::new(),
+            },
             groups: None,
-            uid_claim: None,
+            uid: None,
             extra: Vec::new(),
+            allow_system_names: false,
         }),
     };
     Authenticator::new(

@@ -9,7 +9,7 @@ use super::schema::{
     TokenCacheConfig,
 };
 use super::{ConfigError, PluginConfig};
-use crate::identity::{ClaimMappings, IdentityMapping};
+use crate::identity::{ClaimExpression, ClaimMappings, ClaimRule, ClaimSource, IdentityMapping};
 use crate::token::claims::TimePolicy;
 use crate::token::{
     Algorithm, Authenticator, CacheLimits, CacheSettings, IssuerVerifier, KeyFamily, KeySet,
@@ -18,9 +18,6 @@ use crate::token::{
 
 /// The issuer of legacy secret-based service-account tokens, which carry no audience.
 pub const LEGACY_SERVICE_ACCOUNT_ISSUER: &str = "kubernetes/serviceaccount";
-
-const CEL_UNSUPPORTED: &str = "CEL expressions are not supported; only a plain claim reference \
-     such as claims.sub or claims[\"name\"] is (or use the claim field)";
 
 impl PluginConfig {
     /// Compiles the authentication half of the configuration.
@@ -158,16 +155,10 @@ impl JwtAuthenticator {
         let err =
             |field: &str, message: String| ConfigError::new(format!("{path}.{field}"), message);
         let issuer = &self.issuer;
-        if issuer.url.is_empty() {
-            return Err(err("issuer.url", "is required".into()));
-        }
-        if issuer.certificate_authority.is_some() {
-            return Err(err(
-                "issuer.certificateAuthority",
-                "TLS to the issuer is set on the Envoy cluster of remoteKeys (its transport \
-                 socket's validation context); remove certificateAuthority"
-                    .into(),
-            ));
+        let legacy = self.service_account_issuer && issuer.url == LEGACY_SERVICE_ACCOUNT_ISSUER;
+        // The apiserver's own checks first, every error at once.
+        if let Some(errors) = ConfigError::all(super::apiserver::jwt_errors(self, path, legacy)) {
+            return Err(errors);
         }
         let remote = match &self.remote_keys {
             Some(config) => Some(super::remote::remote_keys(path, config, issuer)?),
@@ -179,71 +170,20 @@ impl JwtAuthenticator {
             }
             None => None,
         };
-        let legacy = self.service_account_issuer && issuer.url == LEGACY_SERVICE_ACCOUNT_ISSUER;
-        if issuer.audiences.is_empty() && !legacy {
-            return Err(err(
-                "issuer.audiences",
-                "at least one audience is required (only the legacy kubernetes/serviceaccount \
-                 issuer may have none)"
-                    .into(),
-            ));
-        }
-        let mut audiences = HashSet::new();
-        for (i, aud) in issuer.audiences.iter().enumerate() {
-            if aud.is_empty() {
-                return Err(err(
-                    &format!("issuer.audiences[{i}]"),
-                    "must not be empty".into(),
-                ));
-            }
-            if !audiences.insert(aud) {
-                return Err(err(
-                    &format!("issuer.audiences[{i}]"),
-                    format!("duplicate audience {aud:?}"),
-                ));
-            }
-        }
-        match issuer.audience_match_policy.as_deref() {
-            Some("MatchAny") => {}
-            None | Some("") if issuer.audiences.len() <= 1 => {}
-            None | Some("") => {
-                return Err(err(
-                    "issuer.audienceMatchPolicy",
-                    "must be MatchAny when several audiences are listed".into(),
-                ))
-            }
-            Some(other) => {
-                return Err(err(
-                    "issuer.audienceMatchPolicy",
-                    format!("{other:?} is not supported (only MatchAny)"),
-                ))
-            }
-        }
-
         let mut claim_rules = Vec::new();
-        for (i, rule) in self.claim_validation_rules.iter().enumerate() {
-            let rule_path = format!("claimValidationRules[{i}]");
-            if rule.expression.is_some() || rule.message.is_some() {
-                return Err(err(
-                    &format!("{rule_path}.expression"),
-                    CEL_UNSUPPORTED.into(),
-                ));
-            }
-            let claim = rule
-                .claim
-                .as_deref()
-                .filter(|c| !c.is_empty())
-                .ok_or_else(|| err(&format!("{rule_path}.claim"), "is required".into()))?;
-            let required = rule
-                .required_value
-                .clone()
-                .ok_or_else(|| err(&format!("{rule_path}.requiredValue"), "is required".into()))?;
-            claim_rules.push((claim.to_string(), required));
+        for rule in &self.claim_validation_rules {
+            claim_rules.push(match (&rule.claim, &rule.expression) {
+                (Some(claim), _) if !claim.is_empty() => ClaimRule::Equals {
+                    claim: claim.clone(),
+                    value: rule.required_value.clone().unwrap_or_default(),
+                },
+                (_, Some(expression)) => ClaimRule::Expression {
+                    expression: compiled(expression)?,
+                    message: rule.message.clone().filter(|m| !m.is_empty()),
+                },
+                _ => continue,
+            });
         }
-        if !self.user_validation_rules.is_empty() {
-            return Err(err("userValidationRules", CEL_UNSUPPORTED.into()));
-        }
-
         let identity = if self.service_account_issuer {
             if self.claim_mappings.is_some() {
                 return Err(err(
@@ -256,7 +196,10 @@ impl JwtAuthenticator {
             IdentityMapping::ServiceAccount
         } else {
             let raw = self.claim_mappings.clone().unwrap_or_default();
-            IdentityMapping::Claims(compile_mappings(&raw, &issuer.url, path)?)
+            IdentityMapping::Claims(compile_mappings(
+                &raw,
+                self.allow_system_names.unwrap_or(false),
+            )?)
         };
 
         let keys = self.keys(path, remote.is_some())?;
@@ -350,149 +293,61 @@ impl JwtAuthenticator {
 }
 
 /// A claim given either as `claim` or as a plain CEL claim reference in `expression`.
-fn claim_name(
-    claim: &Option<String>,
-    expression: &Option<String>,
-    path: &str,
-) -> Result<Option<String>, ConfigError> {
-    match (claim, expression) {
-        (Some(_), Some(_)) => Err(ConfigError::new(path, "set claim or expression, not both")),
-        (Some(claim), None) if claim.is_empty() => Err(ConfigError::new(
-            format!("{path}.claim"),
-            "must not be empty",
-        )),
-        (Some(claim), None) => Ok(Some(claim.clone())),
-        (None, Some(expression)) => plain_claim_reference(expression)
-            .map(Some)
-            .ok_or_else(|| ConfigError::new(format!("{path}.expression"), CEL_UNSUPPORTED)),
-        (None, None) => Ok(None),
-    }
+/// An expression the validation already compiled (so this cannot fail in practice).
+fn compiled(expression: &str) -> Result<ClaimExpression, ConfigError> {
+    ClaimExpression::compile(expression).map_err(|problem| ConfigError::new("expression", problem))
 }
 
-/// `claims.name`, `claims["name"]` or `claims['name']` → `name`.
-fn plain_claim_reference(expression: &str) -> Option<String> {
-    let rest = expression.trim().strip_prefix("claims")?;
-    if let Some(name) = rest.strip_prefix('.') {
-        let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        return ok.then(|| name.to_string());
-    }
-    let inner = rest.strip_prefix('[')?.strip_suffix(']')?;
-    let name = inner
-        .strip_prefix('"')
-        .and_then(|n| n.strip_suffix('"'))
-        .or_else(|| inner.strip_prefix('\'').and_then(|n| n.strip_suffix('\'')))?;
-    (!name.is_empty() && !name.contains(['"', '\'', '\\'])).then(|| name.to_string())
+/// A `username` or `groups` mapping the validation has checked: claim and prefix, or an
+/// expression.
+fn source(mapping: &PrefixedClaim) -> Result<Option<ClaimSource>, ConfigError> {
+    Ok(match (&mapping.claim, &mapping.expression) {
+        (Some(claim), _) if !claim.is_empty() => Some(ClaimSource::Claim {
+            claim: claim.clone(),
+            prefix: mapping.prefix.clone().unwrap_or_default(),
+        }),
+        (_, Some(expression)) if !expression.is_empty() => {
+            Some(ClaimSource::Expression(compiled(expression)?))
+        }
+        _ => None,
+    })
 }
 
 fn compile_mappings(
     raw: &RawMappings,
-    issuer_url: &str,
-    path: &str,
+    allow_system_names: bool,
 ) -> Result<ClaimMappings, ConfigError> {
-    let at = |field: &str| format!("{path}.claimMappings.{field}");
-    let username = raw.username.clone().unwrap_or_default();
-    let username_claim = claim_name(&username.claim, &username.expression, &at("username"))?
-        .unwrap_or_else(|| "sub".to_string());
-    // Legacy --oidc-username-prefix semantics: unset means "issuer URL and #" unless the claim
-    // is email; "-" means no prefix.
-    let username_prefix = match username.prefix.as_deref() {
-        None if username_claim == "email" => String::new(),
-        None => format!("{issuer_url}#"),
-        Some("-") => String::new(),
-        Some(prefix) => prefix.to_string(),
-    };
-    if username.expression.is_some() && username.prefix.is_some() {
-        return Err(ConfigError::new(
-            at("username.prefix"),
-            "cannot be combined with expression (as in the apiserver)",
-        ));
-    }
+    let username = source(&raw.username.clone().unwrap_or_default())?
+        .ok_or_else(|| ConfigError::new("claimMappings.username", "Required value"))?;
     let groups = match &raw.groups {
+        Some(groups) => source(groups)?,
         None => None,
-        Some(PrefixedClaim {
-            claim,
-            prefix,
-            expression,
-        }) => claim_name(claim, expression, &at("groups"))?.map(|claim| {
-            let prefix = match prefix.as_deref() {
-                None | Some("-") => String::new(),
-                Some(p) => p.to_string(),
-            };
-            (claim, prefix)
-        }),
     };
-    let uid_claim = match &raw.uid {
+    let uid = match &raw.uid {
+        Some(uid) => source(&PrefixedClaim {
+            claim: uid.claim.clone(),
+            prefix: None,
+            expression: uid.expression.clone(),
+        })?,
         None => None,
-        Some(uid) => claim_name(&uid.claim, &uid.expression, &at("uid"))?,
     };
     let mut extra = Vec::new();
-    let mut keys = HashSet::new();
-    for (i, mapping) in raw.extra.iter().enumerate() {
-        let entry = at(&format!("extra[{i}]"));
-        validate_extra_key(&mapping.key)
-            .map_err(|m| ConfigError::new(format!("{entry}.key"), m))?;
-        if !keys.insert(mapping.key.as_str()) {
-            return Err(ConfigError::new(format!("{entry}.key"), "duplicate key"));
-        }
-        let claim = claim_name(&mapping.claim, &mapping.value_expression, &entry)?
-            .ok_or_else(|| ConfigError::new(&entry, "set claim or valueExpression"))?;
-        extra.push((mapping.key.clone(), claim));
+    for mapping in &raw.extra {
+        let source = match (&mapping.claim, &mapping.value_expression) {
+            (Some(claim), _) => ClaimSource::Claim {
+                claim: claim.clone(),
+                prefix: String::new(),
+            },
+            (None, Some(expression)) => ClaimSource::Expression(compiled(expression)?),
+            (None, None) => continue,
+        };
+        extra.push((mapping.key.clone(), source));
     }
     Ok(ClaimMappings {
-        username_claim,
-        username_prefix,
+        username,
         groups,
-        uid_claim,
+        uid,
         extra,
+        allow_system_names,
     })
-}
-
-/// As the apiserver: a domain-prefixed path, lowercase, outside the Kubernetes-reserved domains.
-fn validate_extra_key(key: &str) -> Result<(), String> {
-    let Some((domain, name)) = key.split_once('/') else {
-        return Err(format!(
-            "{key:?} must be domain-prefixed, e.g. example.com/team"
-        ));
-    };
-    if domain.is_empty() || name.is_empty() || !domain.contains('.') {
-        return Err(format!(
-            "{key:?} must be domain-prefixed, e.g. example.com/team"
-        ));
-    }
-    if key != key.to_ascii_lowercase() {
-        return Err(format!("{key:?} must be lowercase"));
-    }
-    let reserved = ["kubernetes.io", "k8s.io"];
-    if reserved
-        .iter()
-        .any(|r| domain == *r || domain.ends_with(&format!(".{r}")))
-    {
-        return Err(format!("{key:?} uses a domain reserved for Kubernetes"));
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::plain_claim_reference;
-
-    #[test]
-    fn plain_claim_references_are_the_only_cel_understood() {
-        assert_eq!(plain_claim_reference("claims.sub").as_deref(), Some("sub"));
-        assert_eq!(
-            plain_claim_reference(" claims[\"a.b/c\"] ").as_deref(),
-            Some("a.b/c")
-        );
-        assert_eq!(plain_claim_reference("claims['x']").as_deref(), Some("x"));
-        for cel in [
-            "claims.sub + 'x'",
-            "claims.a.b",
-            "has(claims.x)",
-            "claims[x]",
-            "claims.",
-            "user.name",
-        ] {
-            assert_eq!(plain_claim_reference(cel), None, "{cel}");
-        }
-    }
 }

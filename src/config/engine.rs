@@ -255,6 +255,20 @@ impl PluginConfig {
             ));
         }
         for (i, jwt) in self.authentication.jwt.iter().enumerate() {
+            if jwt.issuer.certificate_authority.is_some() {
+                warnings.push(format!(
+                    "authentication.jwt[{i}].issuer.certificateAuthority is accepted (it is \
+                     checked as the apiserver checks it) but not used: meshguard reaches the \
+                     issuer through the Envoy cluster of remoteKeys, whose TLS validation \
+                     context is what trusts the issuer's certificate"
+                ));
+            }
+            if jwt.issuer.egress_selector_type.is_some() {
+                warnings.push(format!(
+                    "authentication.jwt[{i}].issuer.egressSelectorType is accepted but not used: \
+                     the Envoy cluster of remoteKeys decides how the issuer is reached"
+                ));
+            }
             for audience in &jwt.issuer.audiences {
                 if APISERVER_AUDIENCES.contains(&audience.as_str()) {
                     warnings.push(format!(

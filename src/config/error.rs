@@ -9,6 +9,9 @@ pub struct ConfigError {
     pub path: String,
     /// What is wrong.
     pub message: String,
+    /// Further errors found in the same pass (the apiserver reports every error of an
+    /// authenticator at once); shown one per line after the first.
+    pub more: Vec<ConfigError>,
 }
 
 impl ConfigError {
@@ -17,17 +20,38 @@ impl ConfigError {
         ConfigError {
             path: path.into(),
             message: message.into(),
+            more: Vec::new(),
         }
+    }
+
+    /// All of `errors` as one (the first leads); `None` when there are none.
+    pub fn all(errors: Vec<ConfigError>) -> Option<Self> {
+        let mut errors = errors.into_iter().flat_map(ConfigError::flatten);
+        let mut first = errors.next()?;
+        first.more = errors.collect();
+        Some(first)
+    }
+
+    /// This error and those it carries, each on its own.
+    pub fn flatten(mut self) -> Vec<ConfigError> {
+        let more = std::mem::take(&mut self.more);
+        let mut all = vec![self];
+        all.extend(more);
+        all
     }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.path.is_empty() {
-            write!(f, "{}", self.message)
+            write!(f, "{}", self.message)?;
         } else {
-            write!(f, "{}: {}", self.path, self.message)
+            write!(f, "{}: {}", self.path, self.message)?;
         }
+        for error in &self.more {
+            write!(f, "\n{error}")?;
+        }
+        Ok(())
     }
 }
 

@@ -7,6 +7,7 @@
 //! `jwt` entries as they are, plus meshguard's additions (inline keys, algorithms, service-account
 //! issuers). See `docs/configuration.md`.
 
+mod apiserver;
 mod compile;
 mod engine;
 mod error;

@@ -385,6 +385,11 @@ pub struct JwtAuthenticator {
     /// meshguard: largest accepted `exp - iat`, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_token_lifetime_seconds: Option<u64>,
+    /// meshguard: accept usernames and groups starting with `system:` from this issuer's
+    /// claim mappings, as the apiserver does. Default false: meshguard refuses them, so an
+    /// identity provider cannot mint `system:masters`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_system_names: Option<bool>,
 }
 
 /// `issuer`.
@@ -401,9 +406,14 @@ pub struct Issuer {
         skip_serializing_if = "Option::is_none"
     )]
     pub discovery_url: Option<String>,
-    /// Refused: TLS to the issuer is the Envoy cluster's (its validation context).
+    /// PEM CA certificates, checked as the apiserver checks them; the TLS to the issuer is
+    /// the Envoy cluster's (its validation context), so they are not used (a warning says so).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_authority: Option<String>,
+    /// `controlplane` or `cluster`: which network the apiserver reaches the issuer through;
+    /// the Envoy cluster of `remoteKeys` decides that here, so it is accepted and not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress_selector_type: Option<String>,
     /// Accepted audiences.
     #[serde(default)]
     pub audiences: Vec<String>,
@@ -455,10 +465,11 @@ pub struct PrefixedClaim {
     /// The claim name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claim: Option<String>,
-    /// The prefix; `-` means none.
+    /// Put before each value; required with `claim` (`""` for none), refused with
+    /// `expression`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
-    /// A plain claim reference (`claims.email`); other CEL is refused.
+    /// An expression whose value is used as it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expression: Option<String>,
 }

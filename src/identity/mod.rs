@@ -6,6 +6,9 @@
 //! service-account groups and extras. [`IdentityMapping::Claims`] applies an OIDC-style
 //! `claimMappings` block. Every authenticated user is in `system:authenticated`.
 
+mod error;
+mod expression;
+mod rules;
 mod service_account;
 
 use std::collections::BTreeMap;
@@ -13,8 +16,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::token::AuthError;
-
+pub use error::IdentityError;
+pub use expression::{plain_claim_reference, ClaimExpression, CEL_UNSUPPORTED};
+pub use rules::ClaimRule;
 pub use service_account::{
     service_account_user, ALL_SERVICE_ACCOUNTS, NODE_NAME_KEY, NODE_UID_KEY, POD_NAME_KEY,
     POD_UID_KEY, SERVICE_ACCOUNT_USERNAME_PREFIX,
@@ -58,24 +62,50 @@ pub enum IdentityMapping {
     Claims(ClaimMappings),
 }
 
-/// Compiled `claimMappings`: every prefix is final (legacy defaults already applied).
+/// Where one attribute of the user comes from: a claim (with a prefix put before each value)
+/// or an expression whose value is used as it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClaimSource {
+    /// `claim` + `prefix` (the prefix may be empty).
+    Claim {
+        /// The claim's name.
+        claim: String,
+        /// Put before each value.
+        prefix: String,
+    },
+    /// `expression`: its value, unprefixed.
+    Expression(ClaimExpression),
+}
+
+impl ClaimSource {
+    /// The name errors use: the claim, or the expression as written.
+    fn name(&self) -> &str {
+        match self {
+            ClaimSource::Claim { claim, .. } => claim,
+            ClaimSource::Expression(expression) => expression.text(),
+        }
+    }
+}
+
+/// Compiled `claimMappings` of the structured configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClaimMappings {
-    /// Claim holding the username.
-    pub username_claim: String,
-    /// Prefix put before the username (may be empty).
-    pub username_prefix: String,
-    /// Claim holding the groups (a string or an array of strings), and their prefix.
-    pub groups: Option<(String, String)>,
-    /// Claim holding the uid.
-    pub uid_claim: Option<String>,
-    /// Extra keys and the claims that fill them.
-    pub extra: Vec<(String, String)>,
+    /// The username (required).
+    pub username: ClaimSource,
+    /// The groups.
+    pub groups: Option<ClaimSource>,
+    /// The uid.
+    pub uid: Option<ClaimSource>,
+    /// Extra keys and what fills them.
+    pub extra: Vec<(String, ClaimSource)>,
+    /// Whether names starting with `system:` are accepted (the apiserver accepts them;
+    /// meshguard refuses them unless this is set).
+    pub allow_system_names: bool,
 }
 
 impl IdentityMapping {
     /// Builds the user for verified `claims`.
-    pub fn user(&self, claims: &Map<String, Value>) -> Result<UserInfo, AuthError> {
+    pub fn user(&self, claims: &Map<String, Value>) -> Result<UserInfo, IdentityError> {
         let user = match self {
             IdentityMapping::ServiceAccount => service_account_user(claims)?,
             IdentityMapping::Claims(mappings) => mappings.user(claims)?,
@@ -86,61 +116,108 @@ impl IdentityMapping {
 
 /// The Kubernetes `system:` namespace of names is reserved for the cluster's own identities.
 /// An OIDC issuer that could mint `system:masters` or `system:serviceaccount:…` would be able
-/// to impersonate them, so meshguard refuses such names from claim mappings.
-fn reject_reserved(claim: &str, name: &str) -> Result<(), AuthError> {
+/// to impersonate them, so meshguard refuses such names from claim mappings unless
+/// `allowSystemNames` says the issuer is trusted with them (the apiserver does not check).
+fn reject_reserved(claim: &str, name: &str) -> Result<(), IdentityError> {
     if name.starts_with("system:") {
-        return Err(AuthError::claim(
+        return Err(IdentityError::new(
             claim,
-            format!("maps to the reserved name {name:?} (names starting with \"system:\" come only from service-account issuers)"),
+            format!(
+                "maps to the reserved name {name:?} (names starting with \"system:\" come only \
+                 from service-account issuers unless allowSystemNames is set)"
+            ),
         ));
     }
     Ok(())
 }
 
+/// One string: a claim's value or an expression's result.
+fn single_string(source: &ClaimSource, value: &Value, what: &str) -> Result<String, IdentityError> {
+    match value {
+        Value::String(s) => Ok(s.clone()),
+        _ => Err(IdentityError::new(
+            source.name(),
+            format!("{what} is not a string"),
+        )),
+    }
+}
+
 impl ClaimMappings {
-    fn user(&self, claims: &Map<String, Value>) -> Result<UserInfo, AuthError> {
-        let claim = &self.username_claim;
-        let value = match claims.get(claim) {
-            Some(Value::String(s)) if !s.is_empty() => s,
-            Some(Value::String(_)) => {
-                return Err(AuthError::claim(claim, "username claim is empty"))
-            }
-            Some(_) => return Err(AuthError::claim(claim, "username claim is not a string")),
-            None => return Err(AuthError::claim(claim, "username claim is not present")),
-        };
-        if claim == "email" {
-            // As the apiserver: when the username is the email, an email_verified claim that is
-            // present must be true.
-            match claims.get("email_verified") {
-                None | Some(Value::Bool(true)) => {}
-                Some(Value::Bool(false)) => {
-                    return Err(AuthError::claim("email_verified", "email is not verified"))
+    fn user(&self, claims: &Map<String, Value>) -> Result<UserInfo, IdentityError> {
+        let username = match &self.username {
+            ClaimSource::Claim { claim, prefix } => {
+                let value = match claims.get(claim) {
+                    Some(Value::String(s)) if !s.is_empty() => s,
+                    Some(Value::String(_)) => {
+                        return Err(IdentityError::new(claim, "username claim is empty"))
+                    }
+                    Some(_) => {
+                        return Err(IdentityError::new(claim, "username claim is not a string"))
+                    }
+                    None => return Err(IdentityError::new(claim, "username claim is not present")),
+                };
+                if claim == "email" {
+                    // As the apiserver: when the username is the email claim, an
+                    // email_verified claim that is present must be true.
+                    match claims.get("email_verified") {
+                        None | Some(Value::Bool(true)) => {}
+                        Some(Value::Bool(false)) => {
+                            return Err(IdentityError::new(
+                                "email_verified",
+                                "email is not verified",
+                            ))
+                        }
+                        Some(_) => {
+                            return Err(IdentityError::new("email_verified", "is not a boolean"))
+                        }
+                    }
                 }
-                Some(_) => return Err(AuthError::claim("email_verified", "is not a boolean")),
+                format!("{prefix}{value}")
             }
+            ClaimSource::Expression(expression) => {
+                let value = expression
+                    .eval(claims)
+                    .map_err(|e| IdentityError::new(expression.text(), e))?;
+                let username = single_string(&self.username, value, "username")?;
+                if username.is_empty() {
+                    return Err(IdentityError::new(
+                        expression.text(),
+                        "empty username via an expression is not allowed",
+                    ));
+                }
+                username
+            }
+        };
+        if !self.allow_system_names {
+            reject_reserved(self.username.name(), &username)?;
         }
-        let username = format!("{}{}", self.username_prefix, value);
-        reject_reserved(claim, &username)?;
 
         let mut groups = Vec::new();
-        if let Some((claim, prefix)) = &self.groups {
-            for group in string_or_strings(claims, claim)? {
-                let group = format!("{prefix}{group}");
-                reject_reserved(claim, &group)?;
+        if let Some(source) = &self.groups {
+            for group in values_of(source, claims)? {
+                if !self.allow_system_names {
+                    reject_reserved(source.name(), &group)?;
+                }
                 groups.push(group);
             }
         }
-        let uid = match &self.uid_claim {
+        let uid = match &self.uid {
             None => String::new(),
-            Some(claim) => match claims.get(claim) {
-                None => String::new(),
-                Some(Value::String(s)) => s.clone(),
-                Some(_) => return Err(AuthError::claim(claim, "uid claim is not a string")),
-            },
+            Some(source) => {
+                let value = match source {
+                    ClaimSource::Claim { claim, .. } => claims
+                        .get(claim)
+                        .ok_or_else(|| IdentityError::new(claim, "uid claim is not present"))?,
+                    ClaimSource::Expression(expression) => expression
+                        .eval(claims)
+                        .map_err(|e| IdentityError::new(expression.text(), e))?,
+                };
+                single_string(source, value, "uid")?
+            }
         };
         let mut extra = BTreeMap::new();
-        for (key, claim) in &self.extra {
-            let values = string_or_strings(claims, claim)?;
+        for (key, source) in &self.extra {
+            let values = values_of(source, claims)?;
             if !values.is_empty() {
                 extra.insert(key.clone(), values);
             }
@@ -159,8 +236,53 @@ impl ClaimMappings {
     }
 }
 
+/// The values of a groups or extra source: a claim's string or strings, each prefixed (an
+/// absent claim: none); or an expression's string or list of strings, empty strings dropped
+/// (as the apiserver drops them). An expression on a missing claim is an error, as a CEL
+/// evaluation error is in the apiserver.
+fn values_of(
+    source: &ClaimSource,
+    claims: &Map<String, Value>,
+) -> Result<Vec<String>, IdentityError> {
+    match source {
+        ClaimSource::Claim { claim, prefix } => Ok(string_or_strings(claims, claim)?
+            .into_iter()
+            .map(|value| format!("{prefix}{value}"))
+            .collect()),
+        ClaimSource::Expression(expression) => {
+            let value = expression
+                .eval(claims)
+                .map_err(|e| IdentityError::new(expression.text(), e))?;
+            let values = match value {
+                Value::String(s) => vec![s.clone()],
+                Value::Array(items) => items
+                    .iter()
+                    .map(|item| {
+                        item.as_str().map(str::to_owned).ok_or_else(|| {
+                            IdentityError::new(
+                                expression.text(),
+                                "is not a string or a list of strings",
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+                _ => {
+                    return Err(IdentityError::new(
+                        expression.text(),
+                        "is not a string or a list of strings",
+                    ))
+                }
+            };
+            Ok(values.into_iter().filter(|v| !v.is_empty()).collect())
+        }
+    }
+}
+
 /// Reads a claim that may be a string or an array of strings; absent means none.
-fn string_or_strings(claims: &Map<String, Value>, claim: &str) -> Result<Vec<String>, AuthError> {
+fn string_or_strings(
+    claims: &Map<String, Value>,
+    claim: &str,
+) -> Result<Vec<String>, IdentityError> {
     match claims.get(claim) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::String(s)) => Ok(vec![s.clone()]),
@@ -168,11 +290,11 @@ fn string_or_strings(claims: &Map<String, Value>, claim: &str) -> Result<Vec<Str
             .iter()
             .map(|item| {
                 item.as_str().map(str::to_string).ok_or_else(|| {
-                    AuthError::claim(claim, "is not a string or an array of strings")
+                    IdentityError::new(claim, "is not a string or an array of strings")
                 })
             })
             .collect(),
-        Some(_) => Err(AuthError::claim(
+        Some(_) => Err(IdentityError::new(
             claim,
             "is not a string or an array of strings",
         )),

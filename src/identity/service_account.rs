@@ -14,8 +14,8 @@
 
 use serde_json::{Map, Value};
 
+use super::IdentityError;
 use super::{UserInfo, CREDENTIAL_ID_KEY};
-use crate::token::AuthError;
 
 /// Username prefix of service accounts.
 pub const SERVICE_ACCOUNT_USERNAME_PREFIX: &str = "system:serviceaccount:";
@@ -34,18 +34,18 @@ const LEGACY_NAMESPACE: &str = "kubernetes.io/serviceaccount/namespace";
 const LEGACY_NAME: &str = "kubernetes.io/serviceaccount/service-account.name";
 const LEGACY_UID: &str = "kubernetes.io/serviceaccount/service-account.uid";
 
-fn text<'v>(value: Option<&'v Value>, claim: &str) -> Result<Option<&'v str>, AuthError> {
+fn text<'v>(value: Option<&'v Value>, claim: &str) -> Result<Option<&'v str>, IdentityError> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(AuthError::claim(claim, "is not a string")),
+        Some(_) => Err(IdentityError::new(claim, "is not a string")),
     }
 }
 
-fn required<'v>(value: Option<&'v Value>, claim: &str) -> Result<&'v str, AuthError> {
+fn required<'v>(value: Option<&'v Value>, claim: &str) -> Result<&'v str, IdentityError> {
     match text(value, claim)? {
         Some(s) if !s.is_empty() => Ok(s),
-        _ => Err(AuthError::claim(
+        _ => Err(IdentityError::new(
             claim,
             "is required in a service-account token",
         )),
@@ -54,7 +54,7 @@ fn required<'v>(value: Option<&'v Value>, claim: &str) -> Result<&'v str, AuthEr
 
 /// Builds the service-account user from a token's claims (without `system:authenticated`,
 /// which [`super::IdentityMapping::user`] adds).
-pub fn service_account_user(claims: &Map<String, Value>) -> Result<UserInfo, AuthError> {
+pub fn service_account_user(claims: &Map<String, Value>) -> Result<UserInfo, IdentityError> {
     let mut user = if let Some(k8s) = claims.get("kubernetes.io") {
         bound_token_user(k8s, claims)?
     } else if claims.contains_key(LEGACY_NAMESPACE) {
@@ -63,7 +63,7 @@ pub fn service_account_user(claims: &Map<String, Value>) -> Result<UserInfo, Aut
         let uid = text(claims.get(LEGACY_UID), LEGACY_UID)?.unwrap_or_default();
         base_user(namespace, name, uid)?
     } else {
-        return Err(AuthError::claim(
+        return Err(IdentityError::new(
             "kubernetes.io",
             "not present: this issuer is configured for service-account tokens",
         ));
@@ -72,7 +72,7 @@ pub fn service_account_user(claims: &Map<String, Value>) -> Result<UserInfo, Aut
     // the token was not minted by a Kubernetes issuer, so it is refused rather than guessed at.
     if let Some(sub) = text(claims.get("sub"), "sub")? {
         if sub != user.username {
-            return Err(AuthError::claim(
+            return Err(IdentityError::new(
                 "sub",
                 format!(
                     "{sub:?} does not match the service account {:?}",
@@ -85,9 +85,9 @@ pub fn service_account_user(claims: &Map<String, Value>) -> Result<UserInfo, Aut
     Ok(user)
 }
 
-fn bound_token_user(k8s: &Value, claims: &Map<String, Value>) -> Result<UserInfo, AuthError> {
+fn bound_token_user(k8s: &Value, claims: &Map<String, Value>) -> Result<UserInfo, IdentityError> {
     if !k8s.is_object() {
-        return Err(AuthError::claim("kubernetes.io", "is not an object"));
+        return Err(IdentityError::new("kubernetes.io", "is not an object"));
     }
     let namespace = required(k8s.get("namespace"), "kubernetes.io.namespace")?;
     let sa = k8s.get("serviceaccount");
@@ -102,7 +102,7 @@ fn bound_token_user(k8s: &Value, claims: &Map<String, Value>) -> Result<UserInfo
     .unwrap_or_default();
     let mut user = base_user(namespace, name, uid)?;
 
-    let object = |kind: &str| -> Result<(Option<&str>, Option<&str>), AuthError> {
+    let object = |kind: &str| -> Result<(Option<&str>, Option<&str>), IdentityError> {
         let object = k8s.get(kind);
         Ok((
             text(object.and_then(|o| o.get("name")), kind)?,
@@ -131,10 +131,10 @@ fn bound_token_user(k8s: &Value, claims: &Map<String, Value>) -> Result<UserInfo
     Ok(user)
 }
 
-fn base_user(namespace: &str, name: &str, uid: &str) -> Result<UserInfo, AuthError> {
+fn base_user(namespace: &str, name: &str, uid: &str) -> Result<UserInfo, IdentityError> {
     // A ':' would let `ns:a` + `b` and `ns` + `a:b` produce the same username.
     if namespace.contains(':') || name.contains(':') {
-        return Err(AuthError::claim(
+        return Err(IdentityError::new(
             "kubernetes.io",
             "namespace and service-account name must not contain ':'",
         ));

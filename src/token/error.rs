@@ -166,13 +166,6 @@ impl AuthError {
             detail: detail.into(),
         }
     }
-
-    pub(crate) fn claim(claim: impl Into<String>, detail: impl Into<String>) -> Self {
-        AuthError::ClaimValidationFailed {
-            claim: claim.into(),
-            detail: detail.into(),
-        }
-    }
 }
 
 fn kid_text(kid: &Option<String>) -> String {
@@ -256,3 +249,12 @@ impl fmt::Display for AuthError {
 }
 
 impl std::error::Error for AuthError {}
+
+impl From<crate::identity::IdentityError> for AuthError {
+    fn from(error: crate::identity::IdentityError) -> Self {
+        AuthError::ClaimValidationFailed {
+            claim: error.claim,
+            detail: error.detail,
+        }
+    }
+}

@@ -18,7 +18,7 @@ use super::claims::{RegisteredClaims, TimePolicy};
 use super::jws;
 use super::source::{extract, TokenSource};
 use super::{Algorithm, AuthError, KeyFingerprint, KeySet};
-use crate::identity::{IdentityMapping, UserInfo};
+use crate::identity::{ClaimRule, IdentityMapping, UserInfo};
 
 /// One trusted issuer, compiled from its configuration.
 #[derive(Clone, Debug)]
@@ -40,8 +40,8 @@ pub struct IssuerVerifier {
     pub algorithms: Vec<Algorithm>,
     /// Time claim rules.
     pub time: TimePolicy,
-    /// `claimValidationRules`: each claim must be a string equal to the required value.
-    pub claim_rules: Vec<(String, String)>,
+    /// `claimValidationRules`, checked before the user is built.
+    pub claim_rules: Vec<ClaimRule>,
     /// How claims become a user.
     pub identity: IdentityMapping,
 }
@@ -285,23 +285,8 @@ impl Authenticator {
                 token_audiences: registered.aud.clone(),
             });
         }
-        for (claim, required) in &issuer.claim_rules {
-            match parsed.claims.get(claim) {
-                Some(Value::String(value)) if value == required => {}
-                Some(Value::String(value)) => {
-                    return Err(AuthError::claim(
-                        claim,
-                        format!("is {value:?}, required {required:?}"),
-                    ))
-                }
-                Some(_) => return Err(AuthError::claim(claim, "is not a string")),
-                None => {
-                    return Err(AuthError::claim(
-                        claim,
-                        format!("is not present, required {required:?}"),
-                    ))
-                }
-            }
+        for rule in &issuer.claim_rules {
+            rule.check(&parsed.claims)?;
         }
         let user = issuer.identity.user(&parsed.claims)?;
         Ok(Checked {

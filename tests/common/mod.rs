@@ -86,7 +86,8 @@ pub const LEGACY_FLAGS_IDP: &str = "https://legacy.example.com";
 /// The configuration most tests run under:
 /// - a service-account issuer (RS256 key `rsa-1`, audience `meshguard`, 1-day lifetime cap);
 /// - an OIDC issuer holding every key type (JWKs without `alg`), with claim mappings;
-/// - an OIDC issuer without claimMappings (legacy flag defaults);
+/// - an OIDC issuer whose claimMappings are what the apiserver makes of the legacy
+///   `--oidc-*` flags' defaults (username `sub` prefixed with the issuer URL and `#`);
 /// - the legacy `kubernetes/serviceaccount` issuer (PEM key, no exp required).
 pub fn standard_config() -> Value {
     json!({
@@ -113,7 +114,10 @@ pub fn standard_config() -> Value {
                 },
                 {
                     "issuer": {"url": LEGACY_FLAGS_IDP, "audiences": ["meshguard"]},
-                    "jwks": {"keys": [jwk("es256", true)]}
+                    "jwks": {"keys": [jwk("es256", true)]},
+                    "claimMappings": {
+                        "username": {"claim": "sub", "prefix": format!("{LEGACY_FLAGS_IDP}#")}
+                    }
                 },
                 {
                     "issuer": {"url": "kubernetes/serviceaccount"},
