@@ -387,7 +387,10 @@ impl PluginConfig {
             mapper,
             policy: bundle.map(|b| Arc::new(b.compile())),
             bundle_source,
-            mode: self.mode.unwrap_or_default(),
+            mode: match self.mode.unwrap_or_default() {
+                super::schema::Mode::Enforce => crate::decision::Mode::Enforce,
+                super::schema::Mode::DryRun => crate::decision::Mode::DryRun,
+            },
             anonymous: self.anonymous.as_ref().is_some_and(|a| a.enabled),
             forwarding,
             bypass_paths: self.bypass_paths.clone(),

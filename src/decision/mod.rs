@@ -15,7 +15,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::bundle::Policy;
-use crate::config::schema::Mode;
 use crate::identity::UserInfo;
 use crate::rbac::{AllowSource, Attributes, Decision};
 pub use crate::reason::{Outcome, Reason};
@@ -30,6 +29,16 @@ use crate::token::{
 pub const ANONYMOUS_USER: &str = "system:anonymous";
 /// The group of unauthenticated requests.
 pub const UNAUTHENTICATED_GROUP: &str = "system:unauthenticated";
+
+/// Whether denials are carried out (the configuration's `mode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Deny what the policy denies.
+    #[default]
+    Enforce,
+    /// Decide, log and count as usual, but let every request through.
+    DryRun,
+}
 
 /// One HTTP request, as the proxy sees it.
 #[derive(Clone, Copy, Debug)]

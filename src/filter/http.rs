@@ -11,8 +11,7 @@ use super::abi::{self, log_enabled};
 use super::log;
 use super::metrics::{Hot, Metrics};
 use super::worker::{HostPort, Worker};
-use crate::config::schema::Mode;
-use crate::decision::{self, HttpRequest, Verdict, Wait};
+use crate::decision::{self, HttpRequest, Mode, Verdict, Wait};
 use crate::sync::waiting::{Attempt, Hold};
 
 pub(crate) struct Http {
