@@ -373,7 +373,22 @@ fn guardrails_refuse_or_warn_as_configured() {
         objects.clone(),
     )
     .unwrap();
-    assert_eq!(warned.warnings.len(), 1);
+    let texts: Vec<String> = warned.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        texts
+            .iter()
+            .filter(|w| w.contains("protected_namespace_wildcard"))
+            .count(),
+        1,
+        "{texts:?}"
+    );
+    // '*' on '*' is cluster-admin: it includes escalate, bind and impersonate.
+    assert!(
+        texts.iter().any(|w| w.contains("escalation_verb")
+            && w.contains("ClusterRole admin-all")
+            && w.contains("includes escalate, bind and impersonate")),
+        "{texts:?}"
+    );
     assert!(guarded(
         json!({"protectedNamespaces": {"namespaces": ["prod"], "enforcement": "off"}}),
         objects

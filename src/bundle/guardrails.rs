@@ -226,6 +226,90 @@ fn subject_text(subject: &Subject, binding_namespace: &str) -> String {
     }
 }
 
+/// The label the apiserver puts on the RBAC objects of its bootstrap policy.
+const BOOTSTRAPPING_LABEL: (&str, &str) = ("kubernetes.io/bootstrapping", "rbac-defaults");
+
+/// The objects of the apiserver's own bootstrap policy (every cluster has them, and the
+/// apiserver reconciles them back if they are changed): guardrails warn about them instead of
+/// refusing the bundle, so a dump of a real cluster's RBAC loads with the defaults.
+fn bootstrap_objects(objects: &RbacObjects) -> std::collections::HashSet<String> {
+    let is_bootstrap = |labels: &std::collections::BTreeMap<String, String>| {
+        labels.get(BOOTSTRAPPING_LABEL.0).map(String::as_str) == Some(BOOTSTRAPPING_LABEL.1)
+    };
+    let mut names = std::collections::HashSet::new();
+    for r in objects
+        .roles
+        .iter()
+        .filter(|r| is_bootstrap(&r.metadata.labels))
+    {
+        names.insert(object("Role", &r.metadata.namespace, &r.metadata.name));
+    }
+    for r in objects
+        .cluster_roles
+        .iter()
+        .filter(|r| is_bootstrap(&r.metadata.labels))
+    {
+        names.insert(object("ClusterRole", "", &r.metadata.name));
+    }
+    for b in objects
+        .role_bindings
+        .iter()
+        .filter(|b| is_bootstrap(&b.metadata.labels))
+    {
+        names.insert(object(
+            "RoleBinding",
+            &b.metadata.namespace,
+            &b.metadata.name,
+        ));
+    }
+    for b in objects
+        .cluster_role_bindings
+        .iter()
+        .filter(|b| is_bootstrap(&b.metadata.labels))
+    {
+        names.insert(object("ClusterRoleBinding", "", &b.metadata.name));
+    }
+    names
+}
+
+/// Resources whose `*` verb includes an escalation: `escalate` and `bind` on roles,
+/// `impersonate` on identities.
+const ESCALATION_RESOURCES: [&str; 9] = [
+    "roles",
+    "clusterroles",
+    "users",
+    "groups",
+    "serviceaccounts",
+    "uids",
+    "userextras",
+    "rolebindings",
+    "clusterrolebindings",
+];
+
+/// Whether a rule's `*` verb reaches resources where it means escalate, bind or impersonate.
+fn wildcard_escalation(rule: &PolicyRule) -> Option<String> {
+    if !rule.verbs.iter().any(|v| v == ALL) || rule.resources.is_empty() {
+        return None;
+    }
+    if rule
+        .resources
+        .iter()
+        .any(|r| r == ALL || r.starts_with("*/"))
+    {
+        return Some(
+            "grants '*' on '*', which includes escalate, bind and impersonate (cluster-admin)"
+                .to_owned(),
+        );
+    }
+    rule.resources
+        .iter()
+        .find(|r| {
+            let base = r.split('/').next().unwrap_or_default();
+            ESCALATION_RESOURCES.contains(&base)
+        })
+        .map(|r| format!("grants '*' on {r:?}, which includes escalate, bind or impersonate"))
+}
+
 fn has_wildcard(rule: &PolicyRule) -> bool {
     [&rule.verbs, &rule.resources, &rule.api_groups]
         .iter()
@@ -413,7 +497,26 @@ impl Guardrails {
                             message: format!("rules[{i}] grants the escalation verb {verb:?}"),
                         });
                     }
+                    if let Some(message) = wildcard_escalation(rule) {
+                        violations.push(Violation {
+                            guardrail: "escalation_verb",
+                            enforcement: escalation,
+                            object: name.clone(),
+                            message: format!("rules[{i}] {message}"),
+                        });
+                    }
                 }
+            }
+        }
+        let bootstrap = bootstrap_objects(objects);
+        for violation in &mut violations {
+            if violation.enforcement == Enforcement::Enforce
+                && bootstrap.contains(&violation.object)
+            {
+                violation.enforcement = Enforcement::Warn;
+                violation.message.push_str(
+                    " (an object of the apiserver's bootstrap policy: warned, not refused)",
+                );
             }
         }
         violations

@@ -72,6 +72,10 @@ pub(crate) struct Target {
     /// configuration maps it.
     #[arg(long)]
     config: Option<String>,
+    /// Check the bundle against these guardrails instead of its own (the defaults refuse,
+    /// e.g., write verbs granted to `system:authenticated`).
+    #[arg(long)]
+    guardrails: Option<String>,
     #[command(flatten)]
     request: RequestArgs,
     /// The namespace (default: `default`, as kubectl without a context).
@@ -170,7 +174,8 @@ impl Target {
                 ))),
             };
         }
-        let bundle = files::read_bundle(&self.bundle, None)?.map_err(|e| Failure(e.to_string()))?;
+        let bundle = files::read_guarded_bundle(&self.bundle, self.guardrails.as_deref())?
+            .map_err(|e| Failure(e.to_string()))?;
         Ok(bundle.compile().authorizer)
     }
 
@@ -223,7 +228,11 @@ impl Target {
             (None, None) => String::new(),
         };
         let resource = resources::resolve(kind);
-        let namespace = if resource.cluster_scoped {
+        let namespace = if resource.group.is_empty() && resource.resource == "namespaces" {
+            // As the apiserver's RequestInfo reads /api/v1/namespaces/NAME: the request is in
+            // namespace NAME, where a RoleBinding can grant it (a list is cluster-wide).
+            name.clone()
+        } else if resource.cluster_scoped {
             String::new()
         } else {
             self.namespace()

@@ -77,6 +77,21 @@ pub(crate) fn read_bundle(
     Ok(builder.build())
 }
 
+/// Bundle files checked against the guardrails of `guardrails` (a file), which the bundle
+/// then carries; without it, against the bundle's own (or the defaults).
+pub(crate) fn read_guarded_bundle(
+    paths: &[String],
+    guardrails: Option<&str>,
+) -> Result<Result<Bundle, BundleErrors>, Failure> {
+    let guardrails = guardrails.map(read_guardrails).transpose()?;
+    Ok(
+        read_bundle(paths, guardrails.clone())?.map(|bundle| match guardrails {
+            Some(guardrails) => bundle.with_guardrails(guardrails),
+            None => bundle,
+        }),
+    )
+}
+
 /// Reads a guardrails file (the `guardrails` block of a bundle, on its own).
 pub(crate) fn read_guardrails(path: &str) -> Result<Guardrails, Failure> {
     meshguard::json::from_value(&read_document(path)?)

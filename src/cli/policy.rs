@@ -67,6 +67,9 @@ pub(crate) struct RenderArgs {
     /// Print YAML (for an Istio `WasmPlugin.pluginConfig`) instead of one line of JSON.
     #[arg(long)]
     yaml: bool,
+    /// Check the bundle against these guardrails and embed them (instead of the bundle's own).
+    #[arg(long)]
+    guardrails: Option<String>,
 }
 
 #[derive(Args)]
@@ -110,12 +113,7 @@ fn summary(bundle: &Bundle) -> String {
 }
 
 pub(crate) fn lint(args: LintArgs) -> Result<ExitCode, Failure> {
-    let guardrails = args
-        .guardrails
-        .as_deref()
-        .map(files::read_guardrails)
-        .transpose()?;
-    let bundle = match files::read_bundle(&args.bundle, guardrails)? {
+    let bundle = match files::read_guarded_bundle(&args.bundle, args.guardrails.as_deref())? {
         Ok(bundle) => bundle,
         Err(errors) => return Ok(refused(&errors)),
     };
@@ -143,19 +141,10 @@ pub(crate) fn bundle(command: BundleCommand) -> Result<ExitCode, Failure> {
         BundleCommand::Sign(args) => return super::signing::sign(args),
         BundleCommand::Verify(args) => return super::signing::verify(args),
     };
-    let guardrails = args
-        .guardrails
-        .as_deref()
-        .map(files::read_guardrails)
-        .transpose()?;
-    let embedded = guardrails.clone();
-    let mut bundle = match files::read_bundle(&args.inputs, guardrails)? {
+    let bundle = match files::read_guarded_bundle(&args.inputs, args.guardrails.as_deref())? {
         Ok(bundle) => bundle,
         Err(errors) => return Ok(refused(&errors)),
     };
-    if let Some(guardrails) = embedded {
-        bundle = bundle.with_guardrails(guardrails);
-    }
     let value: serde_json::Value = serde_json::from_str(&bundle.to_canonical_json())?;
     let text = serde_json::to_string_pretty(&value)? + "\n";
     if args.output == "-" {
@@ -174,7 +163,7 @@ pub(crate) fn config(command: ConfigCommand) -> Result<ExitCode, Failure> {
     let ConfigCommand::Render(args) = command;
     let mut value = files::read_document(&args.config)?;
     if !args.bundle.is_empty() {
-        let bundle = match files::read_bundle(&args.bundle, None)? {
+        let bundle = match files::read_guarded_bundle(&args.bundle, args.guardrails.as_deref())? {
             Ok(bundle) => bundle,
             Err(errors) => return Ok(refused(&errors)),
         };
