@@ -103,6 +103,15 @@ fn the_bootstrap_policy_loads_with_the_default_guardrails_and_warns() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// One question: (words, as, groups, namespace or `-A`, the apiserver's answer).
+type Question = (
+    &'static [&'static str],
+    &'static str,
+    &'static [&'static str],
+    Option<&'static str>,
+    &'static str,
+);
+
 /// `meshguard can-i` on the bootstrap policy and the dev team's bindings; every answer is the
 /// apiserver's for the same user and request.
 #[test]
@@ -111,8 +120,7 @@ fn can_i_answers_as_the_apiserver_on_the_bootstrap_policy() {
         fixture("bootstrap-policy.yaml"),
         fixture("team-bindings.yaml"),
     ];
-    // (words, as, groups, namespace, answer)
-    let table: &[(&[&str], &str, &[&str], Option<&str>, &str)] = &[
+    let table: &[Question] = &[
         // Every authenticated user: self reviews, discovery, public info.
         (
             &["create", "selfsubjectaccessreviews.authorization.k8s.io"],
