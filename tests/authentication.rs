@@ -31,6 +31,7 @@ fn every_supported_algorithm_verifies_with_a_key_of_its_family() {
         ("PS512", "rs256"),
         ("ES256", "es256"),
         ("ES384", "es384"),
+        ("ES512", "es512"),
         ("EdDSA", "ed25519"),
         ("HS256", "hs256"),
         ("HS384", "hs256"),
@@ -48,6 +49,41 @@ fn every_supported_algorithm_verifies_with_a_key_of_its_family() {
 }
 
 #[test]
+fn es512_keys_load_from_jwks_and_pem_and_verify_only_their_own_algorithm() {
+    // As the apiserver: ES512 (P-521) is an algorithm structured authentication accepts.
+    let jwks = authenticator(&json!({"authentication": {"jwt": [{
+        "issuer": {"url": IDP, "audiences": ["meshguard"]},
+        "claimMappings": {"username": {"claim": "sub", "prefix": ""}},
+        "jwks": {"keys": [jwk("es512", true)]}
+    }]}}));
+    let pem = authenticator(&json!({"authentication": {"jwt": [{
+        "issuer": {"url": IDP, "audiences": ["meshguard"]},
+        "claimMappings": {"username": {"claim": "sub", "prefix": ""}},
+        "publicKeys": read_key("es512.pub.pem")
+    }]}}));
+    let claims = json!({"iss": IDP, "aud": "meshguard", "sub": "p521", "exp": NOW + 60});
+    let token = mint("es512", "ES512", Some("ec-521"), claims.clone());
+    for auth in [&jwks, &pem] {
+        assert_eq!(verify(auth, &token, NOW).unwrap().username, "p521");
+    }
+    // An ES256 token does not verify with the P-521 key; a P-521 point off the curve is refused.
+    let es256 = mint("es256", "ES256", Some("ec-521"), claims);
+    assert!(verify(&jwks, &es256, NOW).is_err());
+    let mut bad = jwk("es512", true);
+    bad["y"] = bad["x"].clone();
+    let refused = meshguard::config::PluginConfig::from_value(json!({"authentication": {"jwt": [{
+        "issuer": {"url": IDP, "audiences": ["meshguard"]},
+        "claimMappings": {"username": {"claim": "sub", "prefix": ""}},
+        "jwks": {"keys": [bad]}
+    }]}}))
+    .unwrap()
+    .authenticator()
+    .unwrap_err()
+    .to_string();
+    assert!(refused.contains("point is not on P-521"), "{refused}");
+}
+
+#[test]
 fn a_flipped_signature_bit_fails_for_every_algorithm() {
     let auth = authenticator(&standard_config());
     for (alg, key) in [
@@ -55,6 +91,7 @@ fn a_flipped_signature_bit_fails_for_every_algorithm() {
         ("PS256", "rs256"),
         ("ES256", "es256"),
         ("ES384", "es384"),
+        ("ES512", "es512"),
         ("EdDSA", "ed25519"),
         ("HS256", "hs256"),
     ] {

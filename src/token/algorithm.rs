@@ -25,6 +25,8 @@ pub enum Algorithm {
     ES256,
     /// ECDSA on P-384 with SHA-384.
     ES384,
+    /// ECDSA on P-521 with SHA-512.
+    ES512,
     /// Ed25519 (RFC 8037).
     EdDSA,
     /// HMAC with SHA-256.
@@ -45,6 +47,8 @@ pub enum KeyFamily {
     P256,
     /// EC public key on P-384 (`kty: EC`, `crv: P-384`).
     P384,
+    /// EC public key on P-521 (`kty: EC`, `crv: P-521`).
+    P521,
     /// Ed25519 public key (`kty: OKP`, `crv: Ed25519`).
     Ed25519,
     /// Shared secret (`kty: oct`).
@@ -53,7 +57,7 @@ pub enum KeyFamily {
 
 impl Algorithm {
     /// Every supported algorithm, asymmetric first.
-    pub const ALL: [Algorithm; 12] = [
+    pub const ALL: [Algorithm; 13] = [
         Algorithm::RS256,
         Algorithm::RS384,
         Algorithm::RS512,
@@ -62,6 +66,7 @@ impl Algorithm {
         Algorithm::PS512,
         Algorithm::ES256,
         Algorithm::ES384,
+        Algorithm::ES512,
         Algorithm::EdDSA,
         Algorithm::HS256,
         Algorithm::HS384,
@@ -79,6 +84,7 @@ impl Algorithm {
             Algorithm::PS512 => "PS512",
             Algorithm::ES256 => "ES256",
             Algorithm::ES384 => "ES384",
+            Algorithm::ES512 => "ES512",
             Algorithm::EdDSA => "EdDSA",
             Algorithm::HS256 => "HS256",
             Algorithm::HS384 => "HS384",
@@ -97,6 +103,7 @@ impl Algorithm {
             | Algorithm::PS512 => KeyFamily::Rsa,
             Algorithm::ES256 => KeyFamily::P256,
             Algorithm::ES384 => KeyFamily::P384,
+            Algorithm::ES512 => KeyFamily::P521,
             Algorithm::EdDSA => KeyFamily::Ed25519,
             Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => KeyFamily::Hmac,
         }

@@ -43,6 +43,8 @@ enum Material {
     Rsa(RsaKey),
     P256(Vec<u8>),
     P384(Vec<u8>),
+    /// A P-521 public key, checked on the curve when loaded (ring has no P-521).
+    P521(Box<p521::ecdsa::VerifyingKey>, Vec<u8>),
     Ed25519([u8; 32]),
     Hmac(Box<HmacKeys>),
 }
@@ -94,7 +96,7 @@ impl VerificationKey {
                 hash.update(b"\0");
                 hash.update(&k.e);
             }
-            Material::P256(point) | Material::P384(point) => {
+            Material::P256(point) | Material::P384(point) | Material::P521(_, point) => {
                 hash.update(b"EC\0");
                 hash.update(point);
             }
@@ -136,6 +138,7 @@ impl VerificationKey {
             Material::Rsa(_) => KeyFamily::Rsa,
             Material::P256(_) => KeyFamily::P256,
             Material::P384(_) => KeyFamily::P384,
+            Material::P521(..) => KeyFamily::P521,
             Material::Ed25519(_) => KeyFamily::Ed25519,
             Material::Hmac(_) => KeyFamily::Hmac,
         }
@@ -193,6 +196,11 @@ impl VerificationKey {
                 signature::UnparsedPublicKey::new(&signature::ECDSA_P384_SHA384_FIXED, k)
                     .verify(message, signature)
                     .is_ok()
+            }
+            (Material::P521(k, _), Algorithm::ES512) => {
+                use p521::ecdsa::signature::Verifier as _;
+                p521::ecdsa::Signature::from_slice(signature)
+                    .is_ok_and(|signature| k.verify(message, &signature).is_ok())
             }
             _ => false,
         }
@@ -353,13 +361,16 @@ fn parse_jwk(jwk: &Value, allow_symmetric: bool) -> Result<Option<VerificationKe
                 (Some(crv), _) => crv,
                 (None, Some(Algorithm::ES256)) => "P-256",
                 (None, Some(Algorithm::ES384)) => "P-384",
+                (None, Some(Algorithm::ES512)) => "P-521",
                 (None, _) if x.len() == 32 => "P-256",
                 (None, _) if x.len() == 48 => "P-384",
+                (None, _) if x.len() == 66 => "P-521",
                 (None, _) => return Err("missing \"crv\"".into()),
             };
             let width = match crv {
                 "P-256" => 32,
                 "P-384" => 48,
+                "P-521" => 66,
                 _ => return Ok(None),
             };
             if x.len() != width || y.len() != width {
@@ -370,12 +381,16 @@ fn parse_jwk(jwk: &Value, allow_symmetric: bool) -> Result<Option<VerificationKe
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
             // The point is checked now, so a bad key fails at load, not on every request.
-            if width == 32 {
-                ES256PublicKey::from_bytes(&point).map_err(|_| "point is not on P-256")?;
-                Material::P256(point)
-            } else {
-                ES384PublicKey::from_bytes(&point).map_err(|_| "point is not on P-384")?;
-                Material::P384(point)
+            match width {
+                32 => {
+                    ES256PublicKey::from_bytes(&point).map_err(|_| "point is not on P-256")?;
+                    Material::P256(point)
+                }
+                48 => {
+                    ES384PublicKey::from_bytes(&point).map_err(|_| "point is not on P-384")?;
+                    Material::P384(point)
+                }
+                _ => p521_key(point)?,
             }
         }
         "OKP" => {
@@ -420,6 +435,13 @@ fn parse_jwk(jwk: &Value, allow_symmetric: bool) -> Result<Option<VerificationKe
 
 /// RSA keys are held to what jwt_verify_lib and jwt-simple accept: a 2048 to 4096-bit
 /// modulus and the exponent 65537.
+/// A P-521 point (SEC1, uncompressed), checked on the curve.
+fn p521_key(point: Vec<u8>) -> Result<Material, String> {
+    let key = p521::ecdsa::VerifyingKey::from_sec1_bytes(&point)
+        .map_err(|_| "point is not on P-521".to_owned())?;
+    Ok(Material::P521(Box::new(key), point))
+}
+
 fn rsa_keys(n: &[u8], e: &[u8]) -> Result<Material, String> {
     let strip = |bytes: &[u8]| {
         let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
@@ -531,6 +553,7 @@ fn parse_pem_block(block: &PemBlock) -> Result<VerificationKey, String> {
                 .public_key()
                 .to_bytes_uncompressed(),
         ),
+        PublicKeyDer::P521(point) => p521_key(point.to_vec())?,
         PublicKeyDer::Ed25519(x) => Material::Ed25519(ed25519_key(x)?),
     };
     Ok(VerificationKey::new(None, None, material))

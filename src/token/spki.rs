@@ -16,6 +16,8 @@ pub(crate) enum PublicKeyDer<'a> {
     P256(&'a [u8]),
     /// A SEC1 point on P-384.
     P384(&'a [u8]),
+    /// An uncompressed P-521 point.
+    P521(&'a [u8]),
     /// The 32 bytes of an Ed25519 key.
     Ed25519(&'a [u8]),
 }
@@ -106,6 +108,26 @@ impl<'a> Der<'a> {
     }
 }
 
+/// The private scalar of a PKCS#8 `PrivateKeyInfo` holding a P-521 key (`openssl genpkey
+/// -algorithm EC -pkeyopt ec_paramgen_curve:P-521`), for signing tokens (`mint`); `None` for
+/// any other key.
+pub(crate) fn p521_private_scalar(der: &[u8]) -> Option<&[u8]> {
+    const OCTET_STRING: u8 = 0x04;
+    let mut outer = Der(der);
+    let mut info = Der(outer.element(SEQUENCE, "PrivateKeyInfo").ok()?);
+    info.unsigned("version").ok()?;
+    let mut algorithm = Der(info.element(SEQUENCE, "AlgorithmIdentifier").ok()?);
+    if algorithm.element(OID, "algorithm").ok()? != EC_PUBLIC_KEY
+        || algorithm.element(OID, "curve").ok()? != P521
+    {
+        return None;
+    }
+    let mut key = Der(info.element(OCTET_STRING, "privateKey").ok()?);
+    let mut ec = Der(key.element(SEQUENCE, "ECPrivateKey").ok()?);
+    ec.unsigned("version").ok()?;
+    ec.element(OCTET_STRING, "privateKey").ok()
+}
+
 /// Reads a PKCS#1 `RSAPublicKey`.
 pub(crate) fn rsa_public_key(der: &[u8]) -> Result<PublicKeyDer<'_>, String> {
     let mut outer = Der(der);
@@ -117,7 +139,7 @@ pub(crate) fn rsa_public_key(der: &[u8]) -> Result<PublicKeyDer<'_>, String> {
     Ok(PublicKeyDer::Rsa { n, e })
 }
 
-/// Reads a `SubjectPublicKeyInfo` of an RSA, P-256, P-384 or Ed25519 key.
+/// Reads a `SubjectPublicKeyInfo` of an RSA, P-256, P-384, P-521 or Ed25519 key.
 pub(crate) fn subject_public_key_info(der: &[u8]) -> Result<PublicKeyDer<'_>, String> {
     let mut outer = Der(der);
     let mut info = Der(outer.element(SEQUENCE, "SubjectPublicKeyInfo")?);
@@ -137,7 +159,7 @@ pub(crate) fn subject_public_key_info(der: &[u8]) -> Result<PublicKeyDer<'_>, St
         EC_PUBLIC_KEY => match algorithm.element(OID, "EC curve")? {
             P256 => PublicKeyDer::P256(key),
             P384 => PublicKeyDer::P384(key),
-            P521 => return Err("P-521 keys are not supported".into()),
+            P521 => PublicKeyDer::P521(key),
             _ => return Err("an EC key on an unsupported curve".into()),
         },
         ED25519 => PublicKeyDer::Ed25519(key),

@@ -103,7 +103,7 @@ pub fn standard_config() -> Value {
                     "issuer": {"url": IDP, "audiences": ["meshguard", "dashboard"],
                                "audienceMatchPolicy": "MatchAny"},
                     "jwks": {"keys": [jwk("rs256", false), jwk("es256", false), jwk("es384", false),
-                                      jwk("ed25519", false), jwk("hs256", false)]},
+                                      jwk("es512", false), jwk("ed25519", false), jwk("hs256", false)]},
                     "claimValidationRules": [{"claim": "hd", "requiredValue": "example.com"}],
                     "claimMappings": {
                         "username": {"claim": "email", "prefix": "oidc:"},
