@@ -271,7 +271,14 @@ fn lint_accepts_the_mesh_policy_and_refuses_a_guardrail_breach_with_exit_1() {
         .concat(),
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    assert!(stdout(&output).starts_with(
+    // One warning (the operators' cluster-admin-like role), then the summary.
+    let out = stdout(&output);
+    let mut lines = out.lines();
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with("warning: escalation_verb: ClusterRole mesh-operator"));
+    assert!(lines.next().unwrap().starts_with(
         "ok: 5 roles, 5 clusterroles, 5 rolebindings, 3 clusterrolebindings; revision sha256:"
     ));
 

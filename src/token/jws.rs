@@ -165,7 +165,7 @@ mod tests {
             ),
             (
                 "alg unknown",
-                token(r#"{"alg":"ES512"}"#, "{}"),
+                token(r#"{"alg":"ES256K"}"#, "{}"),
                 "algorithm_not_allowed",
             ),
             (
