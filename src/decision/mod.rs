@@ -419,7 +419,12 @@ impl Engine {
             }
             Decision::Deny { .. } => {
                 let message = attributes.forbidden_message(&user.username);
-                let reply = response::forbidden(&attributes, &message);
+                let reply = match self.dialect() {
+                    response::Dialect::Kubernetes => {
+                        response::kubernetes_forbidden(&attributes, &message)
+                    }
+                    response::Dialect::Mesh => response::forbidden(&attributes, &message),
+                };
                 describe(&mut record, attributes);
                 self.deny(record, Reason::Forbidden, reply, message, rewrite)
             }
@@ -449,9 +454,22 @@ impl Engine {
             AuthError::KeysUnavailable { .. } => {
                 response::unavailable(error.reason(), &error.to_string())
             }
-            _ => response::unauthorized(&self.realm, error),
+            _ => match self.dialect() {
+                response::Dialect::Kubernetes => {
+                    response::kubernetes_unauthorized(&self.realm, error)
+                }
+                response::Dialect::Mesh => response::unauthorized(&self.realm, error),
+            },
         };
         self.deny(record, error.reason(), reply, error.to_string(), rewrite)
+    }
+
+    /// How denials are worded: as the kube-apiserver in `kubernetes` mode.
+    fn dialect(&self) -> response::Dialect {
+        match self.mapper {
+            RequestMapper::Kubernetes(_) => response::Dialect::Kubernetes,
+            _ => response::Dialect::Mesh,
+        }
     }
 
     /// A request refused before it could be examined, e.g. because a pseudo-header was not

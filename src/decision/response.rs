@@ -63,6 +63,90 @@ struct StatusDetails<'a> {
     kind: Option<&'a str>,
 }
 
+/// Which server a denial should look like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// meshguard's own bodies (the service modes): the reason code in every body.
+    Mesh,
+    /// The kube-apiserver's, word for word (`kubernetes` mode), so kubectl and client-go
+    /// behave as against the apiserver.
+    Kubernetes,
+}
+
+/// The apiserver's 403 `Status` (`apierrors.NewForbidden` over the authorization filter's
+/// message): `pods is forbidden: …`, `pods "web-1" is forbidden: …` (the resource as
+/// `resource.group`, without the subresource), `forbidden: …` for a path; details name, group
+/// and kind, each left out when empty.
+pub fn kubernetes_forbidden(attributes: &Attributes, message: &str) -> LocalReply {
+    let resource = if attributes.resource_request && !attributes.resource.is_empty() {
+        if attributes.api_group.is_empty() {
+            attributes.resource.clone()
+        } else {
+            format!("{}.{}", attributes.resource, attributes.api_group)
+        }
+    } else {
+        String::new()
+    };
+    let full = if resource.is_empty() {
+        format!("forbidden: {message}")
+    } else if attributes.name.is_empty() {
+        format!("{resource} is forbidden: {message}")
+    } else {
+        format!("{resource} {:?} is forbidden: {message}", attributes.name)
+    };
+    let status = Status {
+        kind: "Status",
+        api_version: "v1",
+        metadata: Empty {},
+        status: "Failure",
+        message: &full,
+        reason: "Forbidden",
+        details: StatusDetails {
+            name: &attributes.name,
+            group: Some(attributes.api_group.as_str())
+                .filter(|g| !g.is_empty() && !resource.is_empty()),
+            kind: Some(attributes.resource.as_str())
+                .filter(|k| !k.is_empty() && !resource.is_empty()),
+        },
+        code: 403,
+    };
+    LocalReply {
+        status: 403,
+        headers: json_headers(),
+        body: serde_json::to_string(&status).unwrap_or_default(),
+        grpc_status: None,
+    }
+}
+
+/// The apiserver's 401: `Status` with message and reason `Unauthorized` and no details, which
+/// kubectl shows as `error: You must be logged in to the server (Unauthorized)`. meshguard's
+/// reason code stays in the `WWW-Authenticate` challenge.
+pub fn kubernetes_unauthorized(realm: &str, error: &AuthError) -> LocalReply {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Unauthorized {
+        kind: &'static str,
+        api_version: &'static str,
+        metadata: Empty,
+        status: &'static str,
+        message: &'static str,
+        reason: &'static str,
+        code: u16,
+    }
+    let mut reply = unauthorized(realm, error);
+    reply.body = serde_json::to_string(&Unauthorized {
+        kind: "Status",
+        api_version: "v1",
+        metadata: Empty {},
+        status: "Failure",
+        message: "Unauthorized",
+        reason: "Unauthorized",
+        code: 401,
+    })
+    .unwrap_or_default();
+    reply
+}
+
 fn json_headers() -> Vec<(String, String)> {
     vec![("content-type".to_owned(), "application/json".to_owned())]
 }
