@@ -94,28 +94,16 @@ pub fn kubernetes_forbidden(attributes: &Attributes, message: &str) -> LocalRepl
     } else {
         format!("{resource} {:?} is forbidden: {message}", attributes.name)
     };
-    let status = Status {
-        kind: "Status",
-        api_version: "v1",
-        metadata: Empty {},
-        status: "Failure",
-        message: &full,
-        reason: "Forbidden",
-        details: StatusDetails {
+    forbidden_status(
+        &full,
+        StatusDetails {
             name: &attributes.name,
             group: Some(attributes.api_group.as_str())
                 .filter(|g| !g.is_empty() && !resource.is_empty()),
             kind: Some(attributes.resource.as_str())
                 .filter(|k| !k.is_empty() && !resource.is_empty()),
         },
-        code: 403,
-    };
-    LocalReply {
-        status: 403,
-        headers: json_headers(),
-        body: serde_json::to_string(&status).unwrap_or_default(),
-        grpc_status: None,
-    }
+    )
 }
 
 /// The apiserver's 401: `Status` with message and reason `Unauthorized` and no details, which
@@ -199,6 +187,18 @@ pub fn unauthorized(realm: &str, error: &AuthError) -> LocalReply {
 /// caller has already worded for its record.
 pub fn forbidden(attributes: &Attributes, message: &str) -> LocalReply {
     let resource = attributes.resource_request;
+    forbidden_status(
+        message,
+        StatusDetails {
+            name: &attributes.name,
+            group: resource.then_some(attributes.api_group.as_str()),
+            kind: resource.then_some(attributes.resource.as_str()),
+        },
+    )
+}
+
+/// A 403 whose body is a `Status` with reason `Forbidden`.
+fn forbidden_status(message: &str, details: StatusDetails<'_>) -> LocalReply {
     let status = Status {
         kind: "Status",
         api_version: "v1",
@@ -206,11 +206,7 @@ pub fn forbidden(attributes: &Attributes, message: &str) -> LocalReply {
         status: "Failure",
         message,
         reason: "Forbidden",
-        details: StatusDetails {
-            name: &attributes.name,
-            group: resource.then_some(attributes.api_group.as_str()),
-            kind: resource.then_some(attributes.resource.as_str()),
-        },
+        details,
         code: 403,
     };
     LocalReply {
