@@ -143,6 +143,46 @@ fn cases() -> Vec<Case> {
             claims: json!({"sub": "jane", "roles": ["ops", ""]}),
             want: Want::User("jane", &["ops"], json!({})),
         },
+        // The documentation's CEL example, as a valid token, a token failing claim validation
+        // and one failing user validation.
+        Case {
+            name: "the documentation's CEL configuration: a valid token",
+            authenticator: docs_cel(),
+            claims: json!({"sub": "119abc", "username": "jane", "roles": "admin,dev",
+                           "hd": "example.com", "tenant": "72f988bf-86f1-41af-91ab-2d7cd011db4a",
+                           "nbf": NOW - 60, "iat": NOW - 60}),
+            want: Want::User(
+                "jane:external-user",
+                &["admin", "dev"],
+                json!({"example.com/tenant": ["72f988bf-86f1-41af-91ab-2d7cd011db4a"]}),
+            ),
+        },
+        Case {
+            name: "the documentation's CEL configuration: a token that fails claim validation",
+            authenticator: docs_cel(),
+            claims: json!({"sub": "119abc", "username": "jane", "roles": "admin,dev",
+                           "hd": "example.com", "tenant": "t", "nbf": NOW - 200_000, "iat": NOW - 200_000}),
+            want: Want::Refused("claims.exp - claims.nbf <= 86400"),
+        },
+        Case {
+            name: "the documentation's CEL configuration: a token that fails user validation",
+            authenticator: {
+                let mut a = docs_cel();
+                a["allowSystemNames"] = json!(true);
+                a
+            },
+            claims: json!({"sub": "119abc", "username": "system:jane", "roles": "admin,dev",
+                           "hd": "example.com", "tenant": "t", "nbf": NOW - 60, "iat": NOW - 60}),
+            want: Want::Refused("!user.username.startsWith('system:')"),
+        },
+        Case {
+            name: "optional claims with orValue",
+            authenticator: json!({"claimMappings": {
+                "username": {"expression": "claims.?preferred_username.orValue(claims.sub)"},
+                "groups": {"expression": "claims.?groups.orValue([])"}}}),
+            claims: json!({"sub": "jane"}),
+            want: Want::User("jane", &[], json!({})),
+        },
         Case {
             name: "a system: username is refused (meshguard is stricter; see allowSystemNames)",
             authenticator: json!({"claimMappings": sub}),
@@ -156,6 +196,29 @@ fn cases() -> Vec<Case> {
             want: Want::User("system:admin", &[], json!({})),
         },
     ]
+}
+
+/// The documentation's AuthenticationConfiguration with CEL (claim validation, username,
+/// groups, uid and extra expressions, a user validation rule).
+fn docs_cel() -> Value {
+    json!({
+        "claimValidationRules": [
+            {"expression": "claims.hd == \"example.com\"",
+             "message": "the hd claim must be set to example.com"},
+            {"expression": "claims.exp - claims.nbf <= 86400",
+             "message": "total token lifetime must not exceed 24 hours"}
+        ],
+        "claimMappings": {
+            "username": {"expression": "claims.username + \":external-user\""},
+            "groups": {"expression": "claims.roles.split(\",\")"},
+            "uid": {"expression": "claims.sub"},
+            "extra": [{"key": "example.com/tenant", "valueExpression": "claims.tenant"}]
+        },
+        "userValidationRules": [
+            {"expression": "!user.username.startsWith('system:')",
+             "message": "username cannot used reserved system: prefix"}
+        ]
+    })
 }
 
 fn config(case: &Case) -> Value {
@@ -249,6 +312,15 @@ fn the_documented_cases_build_the_apiservers_users_in_core_and_wasm() {
                 assert_eq!(exchange.status(), 401, "{}", case.name);
                 let body = exchange.local_reply.unwrap().json();
                 assert_eq!(body["reason"], "claim_validation_failed", "{}", case.name);
+                if case.name.contains("fails claim validation") {
+                    assert!(
+                        body["message"]
+                            .as_str()
+                            .unwrap()
+                            .contains("total token lifetime must not exceed 24 hours"),
+                        "{body}"
+                    );
+                }
             }
         }
     }

@@ -225,7 +225,7 @@ fn authenticator_for(case: &Value, token: &str, keys: KeySet) -> Authenticator {
             max_lifetime: None,
         },
         claim_rules: Vec::new(),
-        identity: IdentityMapping::Claims(ClaimMappings {
+        identity: IdentityMapping::Claims(Box::new(ClaimMappings {
             username: ClaimSource::Claim {
                 claim: "iss".into(),
                 prefix: String::new(),
@@ -234,7 +234,8 @@ fn authenticator_for(case: &Value, token: &str, keys: KeySet) -> Authenticator {
             uid: None,
             extra: Vec::new(),
             allow_system_names: false,
-        }),
+            user_rules: Vec::new(),
+        })),
     };
     Authenticator::new(
         vec![issuer],

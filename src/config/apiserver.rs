@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use super::schema::{ClaimMappings, JwtAuthenticator, PrefixedClaim};
 use super::ConfigError;
-use crate::identity::ClaimExpression;
+use crate::identity::{ClaimExpression, Want};
 
 /// The apiserver's errors for one authenticator at `path` (`authentication.jwt[i]`).
 pub(super) fn jwt_errors(
@@ -140,7 +140,7 @@ pub(super) fn jwt_errors(
                     );
                     continue;
                 }
-                match ClaimExpression::compile(expression) {
+                match ClaimExpression::compile(expression, Want::Bool) {
                     Ok(compiled) => reads_email_verified |= compiled.reads_claim("email_verified"),
                     Err(problem) => err(format!("{rule_at}.expression"), problem),
                 }
@@ -170,12 +170,8 @@ pub(super) fn jwt_errors(
                 rule_at,
                 format!("duplicate expression {:?}", rule.expression),
             );
-        } else {
-            err(
-                rule_at,
-                "expressions on the user (user.username, user.groups) are not (yet) supported"
-                    .into(),
-            );
+        } else if let Err(problem) = ClaimExpression::compile_user(&rule.expression) {
+            err(rule_at, problem);
         }
     }
     errors
@@ -188,9 +184,10 @@ fn mapping_errors(
     err: &mut impl FnMut(String, String),
 ) {
     let username = mappings.username.clone().unwrap_or_default();
-    let username_expression = prefixed_errors(&username, &format!("{path}.username"), true, err);
+    let username_expression =
+        prefixed_errors(&username, &format!("{path}.username"), Want::Str, err);
     if let Some(groups) = &mappings.groups {
-        prefixed_errors(groups, &format!("{path}.groups"), false, err);
+        prefixed_errors(groups, &format!("{path}.groups"), Want::Strings, err);
     }
     if let Some(uid) = &mappings.uid {
         let claim = uid.claim.as_deref().unwrap_or_default();
@@ -201,7 +198,7 @@ fn mapping_errors(
                 "claim and expression can't both be set".into(),
             );
         } else if !expression.is_empty() {
-            if let Err(problem) = ClaimExpression::compile(expression) {
+            if let Err(problem) = ClaimExpression::compile(expression, Want::Str) {
                 err(format!("{path}.uid.expression"), problem);
             }
         }
@@ -229,7 +226,7 @@ fn mapping_errors(
             }
             (Some(""), None) => err(format!("{at}.claim"), "must not be empty".into()),
             (Some(_), None) => {}
-            (None, Some(expression)) => match ClaimExpression::compile(expression) {
+            (None, Some(expression)) => match ClaimExpression::compile(expression, Want::Strings) {
                 Ok(compiled) => reads_email_verified |= compiled.reads_claim("email_verified"),
                 Err(problem) => err(format!("{at}.valueExpression"), problem),
             },
@@ -253,9 +250,11 @@ fn mapping_errors(
 fn prefixed_errors(
     mapping: &PrefixedClaim,
     path: &str,
-    required: bool,
+    want: Want,
     err: &mut impl FnMut(String, String),
 ) -> Option<ClaimExpression> {
+    // The username is required; groups are not.
+    let required = want == Want::Str;
     let claim = mapping.claim.as_deref().unwrap_or_default();
     let expression = mapping.expression.as_deref().unwrap_or_default();
     match (claim.is_empty(), expression.is_empty()) {
@@ -272,7 +271,7 @@ fn prefixed_errors(
                     "may not be specified when expression is set".into(),
                 );
             }
-            match ClaimExpression::compile(expression) {
+            match ClaimExpression::compile(expression, want) {
                 Ok(compiled) => return Some(compiled),
                 Err(problem) => err(format!("{path}.expression"), problem),
             }

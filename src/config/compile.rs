@@ -9,7 +9,9 @@ use super::schema::{
     TokenCacheConfig,
 };
 use super::{ConfigError, PluginConfig};
-use crate::identity::{ClaimExpression, ClaimMappings, ClaimRule, ClaimSource, IdentityMapping};
+use crate::identity::{
+    ClaimExpression, ClaimMappings, ClaimRule, ClaimSource, IdentityMapping, UserRule, Want,
+};
 use crate::token::claims::TimePolicy;
 use crate::token::{
     Algorithm, Authenticator, CacheLimits, CacheSettings, IssuerVerifier, KeyFamily, KeySet,
@@ -178,7 +180,7 @@ impl JwtAuthenticator {
                     value: rule.required_value.clone().unwrap_or_default(),
                 },
                 (_, Some(expression)) => ClaimRule::Expression {
-                    expression: compiled(expression)?,
+                    expression: compiled(expression, Want::Bool)?,
                     message: rule.message.clone().filter(|m| !m.is_empty()),
                 },
                 _ => continue,
@@ -196,10 +198,15 @@ impl JwtAuthenticator {
             IdentityMapping::ServiceAccount
         } else {
             let raw = self.claim_mappings.clone().unwrap_or_default();
-            IdentityMapping::Claims(compile_mappings(
-                &raw,
-                self.allow_system_names.unwrap_or(false),
-            )?)
+            let mut mappings = compile_mappings(&raw, self.allow_system_names.unwrap_or(false))?;
+            for rule in &self.user_validation_rules {
+                mappings.user_rules.push(UserRule {
+                    expression: ClaimExpression::compile_user(&rule.expression)
+                        .map_err(|p| ConfigError::new("userValidationRules", p))?,
+                    message: rule.message.clone().filter(|m| !m.is_empty()),
+                });
+            }
+            IdentityMapping::Claims(Box::new(mappings))
         };
 
         let keys = self.keys(path, remote.is_some())?;
@@ -294,20 +301,21 @@ impl JwtAuthenticator {
 
 /// A claim given either as `claim` or as a plain CEL claim reference in `expression`.
 /// An expression the validation already compiled (so this cannot fail in practice).
-fn compiled(expression: &str) -> Result<ClaimExpression, ConfigError> {
-    ClaimExpression::compile(expression).map_err(|problem| ConfigError::new("expression", problem))
+fn compiled(expression: &str, want: Want) -> Result<ClaimExpression, ConfigError> {
+    ClaimExpression::compile(expression, want)
+        .map_err(|problem| ConfigError::new("expression", problem))
 }
 
 /// A `username` or `groups` mapping the validation has checked: claim and prefix, or an
 /// expression.
-fn source(mapping: &PrefixedClaim) -> Result<Option<ClaimSource>, ConfigError> {
+fn source(mapping: &PrefixedClaim, want: Want) -> Result<Option<ClaimSource>, ConfigError> {
     Ok(match (&mapping.claim, &mapping.expression) {
         (Some(claim), _) if !claim.is_empty() => Some(ClaimSource::Claim {
             claim: claim.clone(),
             prefix: mapping.prefix.clone().unwrap_or_default(),
         }),
         (_, Some(expression)) if !expression.is_empty() => {
-            Some(ClaimSource::Expression(compiled(expression)?))
+            Some(ClaimSource::Expression(compiled(expression, want)?))
         }
         _ => None,
     })
@@ -317,18 +325,21 @@ fn compile_mappings(
     raw: &RawMappings,
     allow_system_names: bool,
 ) -> Result<ClaimMappings, ConfigError> {
-    let username = source(&raw.username.clone().unwrap_or_default())?
+    let username = source(&raw.username.clone().unwrap_or_default(), Want::Str)?
         .ok_or_else(|| ConfigError::new("claimMappings.username", "Required value"))?;
     let groups = match &raw.groups {
-        Some(groups) => source(groups)?,
+        Some(groups) => source(groups, Want::Strings)?,
         None => None,
     };
     let uid = match &raw.uid {
-        Some(uid) => source(&PrefixedClaim {
-            claim: uid.claim.clone(),
-            prefix: None,
-            expression: uid.expression.clone(),
-        })?,
+        Some(uid) => source(
+            &PrefixedClaim {
+                claim: uid.claim.clone(),
+                prefix: None,
+                expression: uid.expression.clone(),
+            },
+            Want::Str,
+        )?,
         None => None,
     };
     let mut extra = Vec::new();
@@ -338,7 +349,9 @@ fn compile_mappings(
                 claim: claim.clone(),
                 prefix: String::new(),
             },
-            (None, Some(expression)) => ClaimSource::Expression(compiled(expression)?),
+            (None, Some(expression)) => {
+                ClaimSource::Expression(compiled(expression, Want::Strings)?)
+            }
             (None, None) => continue,
         };
         extra.push((mapping.key.clone(), source));
@@ -349,5 +362,6 @@ fn compile_mappings(
         uid,
         extra,
         allow_system_names,
+        user_rules: Vec::new(),
     })
 }

@@ -1,33 +1,67 @@
 //! The expressions of the structured authentication configuration (`claimMappings.*.expression`,
-//! `extra[].valueExpression`, `claimValidationRules[].expression`), compiled once at configure
-//! time and evaluated against a token's claims.
-//!
-//! Understood today: a reference to one claim — `claims.name` or `claims["name"]` (also with
-//! single quotes) — which is what most configurations write. Its value is the claim's, as the
-//! apiserver's CEL gives it; a missing claim is an evaluation error (CEL's "no such key"), which
-//! refuses the token, as in the apiserver. Any other CEL is refused at configure time with the
-//! field named.
+//! `extra[].valueExpression`, `claimValidationRules[].expression`, `userValidationRules`),
+//! compiled once at configure time (refused there, naming the field, when they do not parse,
+//! use what is not supported, or cannot have the kind of value the field needs) and evaluated
+//! with the apiserver's semantics: a missing claim or a wrong type is an evaluation error, which
+//! refuses the token.
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Number, Value};
 
-/// Why an expression was refused at configure time.
-pub const CEL_UNSUPPORTED: &str = "only a reference to one claim (claims.name or \
-     claims[\"name\"]) is understood here; other CEL is not (yet) supported";
+use super::cel::{Kind, Program, Val};
+use super::UserInfo;
 
-/// A compiled claims expression.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClaimExpression {
-    text: String,
-    claim: String,
+/// What a field needs its expression to give.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Want {
+    /// A boolean (validation rules).
+    Bool,
+    /// A string (username, uid).
+    Str,
+    /// A string or a list of strings (groups, extra values).
+    Strings,
 }
 
+/// A compiled expression over `claims` (or, for user validation rules, `user`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClaimExpression {
+    text: String,
+    variable: &'static str,
+    program: Program,
+}
+
+impl Eq for ClaimExpression {}
+
 impl ClaimExpression {
-    /// Compiles `text`; the error says why it is refused.
-    pub fn compile(text: &str) -> Result<Self, String> {
-        let claim = plain_claim_reference(text).ok_or_else(|| CEL_UNSUPPORTED.to_owned())?;
+    /// Compiles an expression over `claims` that must give `want`.
+    pub fn compile(text: &str, want: Want) -> Result<Self, String> {
+        Self::compile_over(text, "claims", want)
+    }
+
+    /// Compiles an expression over `user` (`userValidationRules`).
+    pub fn compile_user(text: &str) -> Result<Self, String> {
+        Self::compile_over(text, "user", Want::Bool)
+    }
+
+    fn compile_over(text: &str, variable: &'static str, want: Want) -> Result<Self, String> {
+        let program = Program::compile(text, variable)?;
+        let kind = program.kind();
+        let fits = match want {
+            Want::Bool => matches!(kind, Kind::Bool | Kind::Dyn),
+            Want::Str => matches!(kind, Kind::Str | Kind::Dyn),
+            Want::Strings => matches!(kind, Kind::Str | Kind::List | Kind::Dyn),
+        };
+        if !fits {
+            let wanted = match want {
+                Want::Bool => "bool",
+                Want::Str => "string",
+                Want::Strings => "string or list of strings",
+            };
+            return Err(format!("got {:?}, wanted {wanted:?}", kind.name()));
+        }
         Ok(ClaimExpression {
             text: text.trim().to_owned(),
-            claim,
+            variable,
+            program,
         })
     }
 
@@ -39,33 +73,62 @@ impl ClaimExpression {
     /// Whether the expression reads `claims.<name>` (the apiserver checks `email` and
     /// `email_verified` this way).
     pub fn reads_claim(&self, name: &str) -> bool {
-        self.claim == name
+        self.program.reads("claims", name)
     }
 
-    /// Evaluates against `claims`: the claim's value, or why there is none.
-    pub fn eval<'c>(&self, claims: &'c Map<String, Value>) -> Result<&'c Value, String> {
-        claims
-            .get(&self.claim)
-            .ok_or_else(|| format!("{}: no such key: {}", self.text, self.claim))
+    /// Evaluates against `claims`: the value, or why there is none.
+    pub fn eval(&self, claims: &Map<String, Value>) -> Result<Value, String> {
+        let bound = Val::Map(
+            claims
+                .iter()
+                .map(|(k, v)| (k.clone(), Val::from_json(v)))
+                .collect(),
+        );
+        self.run(bound)
+    }
+
+    /// Evaluates against the user the claims made (`userValidationRules`).
+    pub fn eval_user(&self, user: &UserInfo) -> Result<Value, String> {
+        let strings = |items: &[String]| Val::List(items.iter().cloned().map(Val::Str).collect());
+        let bound = Val::Map(
+            [
+                ("username".to_owned(), Val::Str(user.username.clone())),
+                ("uid".to_owned(), Val::Str(user.uid.clone())),
+                ("groups".to_owned(), strings(&user.groups)),
+                (
+                    "extra".to_owned(),
+                    Val::Map(
+                        user.extra
+                            .iter()
+                            .map(|(k, v)| (k.clone(), strings(v)))
+                            .collect(),
+                    ),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+        );
+        self.run(bound)
+    }
+
+    fn run(&self, bound: Val) -> Result<Value, String> {
+        let value = self
+            .program
+            .eval(self.variable, bound)
+            .map_err(|e| format!("{}: {e}", self.text))?;
+        Ok(to_json(value))
     }
 }
 
-/// `claims.name` / `claims["name"]` / `claims['name']` → `name`.
-pub fn plain_claim_reference(expression: &str) -> Option<String> {
-    let rest = expression.trim().strip_prefix("claims")?;
-    if let Some(name) = rest.strip_prefix('.') {
-        let valid = !name.is_empty()
-            && name
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        return valid.then(|| name.to_string());
+fn to_json(value: Val) -> Value {
+    match value {
+        Val::Null | Val::Optional(None) => Value::Null,
+        Val::Bool(b) => Value::Bool(b),
+        Val::Int(n) => Value::Number(n.into()),
+        Val::Double(d) => Number::from_f64(d).map_or(Value::Null, Value::Number),
+        Val::Str(s) => Value::String(s),
+        Val::List(items) => Value::Array(items.into_iter().map(to_json).collect()),
+        Val::Map(map) => Value::Object(map.into_iter().map(|(k, v)| (k, to_json(v))).collect()),
+        Val::Optional(Some(inner)) => to_json(*inner),
     }
-    let inner = rest.strip_prefix('[')?.strip_suffix(']')?.trim();
-    let name = inner
-        .strip_prefix('"')
-        .and_then(|n| n.strip_suffix('"'))
-        .or_else(|| inner.strip_prefix('\'').and_then(|n| n.strip_suffix('\'')))?;
-    (!name.is_empty() && !name.contains(['"', '\'', '\\'])).then(|| name.to_string())
 }

@@ -6,6 +6,7 @@
 //! service-account groups and extras. [`IdentityMapping::Claims`] applies an OIDC-style
 //! `claimMappings` block. Every authenticated user is in `system:authenticated`.
 
+pub(crate) mod cel;
 mod error;
 mod expression;
 mod rules;
@@ -17,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use error::IdentityError;
-pub use expression::{plain_claim_reference, ClaimExpression, CEL_UNSUPPORTED};
+pub use expression::{ClaimExpression, Want};
 pub use rules::ClaimRule;
 pub use service_account::{
     service_account_user, ALL_SERVICE_ACCOUNTS, NODE_NAME_KEY, NODE_UID_KEY, POD_NAME_KEY,
@@ -59,7 +60,7 @@ pub enum IdentityMapping {
     /// A Kubernetes service-account issuer.
     ServiceAccount,
     /// An OIDC issuer with claim mappings.
-    Claims(ClaimMappings),
+    Claims(Box<ClaimMappings>),
 }
 
 /// Where one attribute of the user comes from: a claim (with a prefix put before each value)
@@ -101,6 +102,17 @@ pub struct ClaimMappings {
     /// Whether names starting with `system:` are accepted (the apiserver accepts them;
     /// meshguard refuses them unless this is set).
     pub allow_system_names: bool,
+    /// `userValidationRules`: checked on the user the mappings built.
+    pub user_rules: Vec<UserRule>,
+}
+
+/// One `userValidationRules` entry: an expression over `user` that must be true.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserRule {
+    /// The compiled expression.
+    pub expression: ClaimExpression,
+    /// Said when it fails (default: the expression).
+    pub message: Option<String>,
 }
 
 impl IdentityMapping {
@@ -178,7 +190,7 @@ impl ClaimMappings {
                 let value = expression
                     .eval(claims)
                     .map_err(|e| IdentityError::new(expression.text(), e))?;
-                let username = single_string(&self.username, value, "username")?;
+                let username = single_string(&self.username, &value, "username")?;
                 if username.is_empty() {
                     return Err(IdentityError::new(
                         expression.text(),
@@ -207,12 +219,13 @@ impl ClaimMappings {
                 let value = match source {
                     ClaimSource::Claim { claim, .. } => claims
                         .get(claim)
+                        .cloned()
                         .ok_or_else(|| IdentityError::new(claim, "uid claim is not present"))?,
                     ClaimSource::Expression(expression) => expression
                         .eval(claims)
                         .map_err(|e| IdentityError::new(expression.text(), e))?,
                 };
-                single_string(source, value, "uid")?
+                single_string(source, &value, "uid")?
             }
         };
         let mut extra = BTreeMap::new();
@@ -227,12 +240,26 @@ impl ClaimMappings {
                 extra.insert(CREDENTIAL_ID_KEY.to_string(), vec![format!("JTI={jti}")]);
             }
         }
-        Ok(UserInfo {
+        let user = UserInfo {
             username,
             uid,
             groups,
             extra,
-        })
+        };
+        for rule in &self.user_rules {
+            let expression = &rule.expression;
+            let failed = |detail: String| IdentityError::new(expression.text(), detail);
+            match expression.eval_user(&user).map_err(failed)? {
+                Value::Bool(true) => {}
+                Value::Bool(false) => {
+                    return Err(failed(rule.message.clone().unwrap_or_else(|| {
+                        format!("user validation expression {} is false", expression.text())
+                    })))
+                }
+                _ => return Err(failed("does not evaluate to a boolean".to_owned())),
+            }
+        }
+        Ok(user)
     }
 }
 
@@ -253,7 +280,7 @@ fn values_of(
             let value = expression
                 .eval(claims)
                 .map_err(|e| IdentityError::new(expression.text(), e))?;
-            let values = match value {
+            let values = match &value {
                 Value::String(s) => vec![s.clone()],
                 Value::Array(items) => items
                     .iter()
