@@ -292,7 +292,10 @@ fn call(
             ("size", v) => size(&v)?,
             ("string", Val::Str(s)) => Val::Str(s),
             ("string", Val::Int(n)) => Val::Str(n.to_string()),
-            ("string", Val::Double(d)) => Val::Str(d.to_string()),
+            // serde_json's float writer (ryu), which the module already has.
+            ("string", Val::Double(d)) => Val::Str(
+                serde_json::Number::from_f64(d).map_or_else(|| "NaN".to_owned(), |n| n.to_string()),
+            ),
             ("string", Val::Bool(b)) => Val::Str(b.to_string()),
             ("int", Val::Int(n)) => Val::Int(n),
             ("int", Val::Double(d)) if d.is_finite() && d.abs() < 9.2e18 => Val::Int(d as i64),

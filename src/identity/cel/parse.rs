@@ -46,7 +46,10 @@ fn lex(text: &str) -> Result<Vec<Token>, String> {
             }
             let number: String = chars[start..i].iter().collect();
             tokens.push(if fraction {
-                Token::Double(number.parse().map_err(|_| format!("bad number {number}"))?)
+                // serde_json's float reader: the one the module already has.
+                Token::Double(
+                    serde_json::from_str(&number).map_err(|_| format!("bad number {number}"))?,
+                )
             } else {
                 Token::Int(
                     number
