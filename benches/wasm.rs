@@ -75,6 +75,26 @@ fn operators(tokens: &[(&str, String)]) {
             println!("wasm_operators/{alg}/{name}: {n}");
         }
     }
+    // The same miss with the IdP's rules and mappings as CEL (the documentation's shapes):
+    // what the expressions cost on a cache miss (a hit never runs them).
+    let mut cel = miss.clone();
+    let idp = &mut cel["authentication"]["jwt"][1];
+    idp["claimValidationRules"] = json!([
+        {"expression": "claims.hd == 'example.com'"},
+        {"expression": "claims.email_verified && claims.exp - claims.iat <= 86400"}
+    ]);
+    idp["claimMappings"] = json!({
+        "username": {"expression": "'oidc:' + claims.email"},
+        "groups": {"expression": "claims.groups.map(g, 'oidc:' + g)"},
+        "uid": {"expression": "claims.sub"},
+        "extra": [{"key": "example.com/team", "valueExpression": "claims.?team.orValue('')"}]
+    });
+    idp["userValidationRules"] = json!([{"expression": "!user.username.startsWith('system:')"}]);
+    if let Some((alg, token)) = tokens.iter().find(|(alg, _)| *alg == "ES256") {
+        let bearer = format!("Bearer {token}");
+        let n = count(&cel, "/orders/42", Some(&bearer), 403);
+        println!("wasm_operators/{alg}/miss-with-cel: {n}");
+    }
 }
 
 fn requests(c: &mut Criterion) {
