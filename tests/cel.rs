@@ -168,6 +168,17 @@ fn what_cannot_run_is_refused_at_configure_time() {
 fn deep_or_hostile_text_is_refused_not_a_crash() {
     let deep = format!("{}claims.sub{}", "(".repeat(200), ")".repeat(200));
     assert!(ClaimExpression::compile(&deep, Want::Str).is_err());
+    let negations = format!("{}true", "!".repeat(100_000));
+    assert!(ClaimExpression::compile(&negations, Want::Bool).is_err());
+    let chain = format!("claims.a{}", " + claims.a".repeat(100_000));
+    assert!(ClaimExpression::compile(&chain, Want::Str).is_err());
+    // The longest accepted chain still checks and runs.
+    let long = format!("'a'{}", " + 'a'".repeat(500));
+    let value = ClaimExpression::compile(&long, Want::Str)
+        .unwrap()
+        .eval(&claims())
+        .unwrap();
+    assert_eq!(value.as_str().unwrap().len(), 501);
     for text in [
         "",
         "'",

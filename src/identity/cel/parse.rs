@@ -95,10 +95,18 @@ fn lex(text: &str) -> Result<Vec<Token>, String> {
     Ok(tokens)
 }
 
+/// Most tokens an expression may have: bounds the depth of the tree (a chain of `+` or `!`
+/// nests one level per operator), so checking and evaluating it can never exhaust the stack.
+const MAX_TOKENS: usize = 1024;
+
 /// Parses `text` into an expression.
 pub(super) fn parse(text: &str) -> Result<Expr, String> {
+    let tokens = lex(text)?;
+    if tokens.len() > MAX_TOKENS {
+        return Err(format!("expression longer than {MAX_TOKENS} tokens"));
+    }
     let mut parser = Parser {
-        tokens: lex(text)?,
+        tokens,
         at: 0,
         depth: 0,
     };
