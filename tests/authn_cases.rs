@@ -325,3 +325,31 @@ fn the_documented_cases_build_the_apiservers_users_in_core_and_wasm() {
         }
     }
 }
+
+#[test]
+fn the_longest_expression_runs_in_the_wasm_without_exhausting_its_stack() {
+    // 255 tokens: a chain of 126 '+' nests about as deep as an accepted expression can.
+    let username = format!("claims.sub{}", " + 'x'".repeat(126));
+    let case = Case {
+        name: "long",
+        authenticator: json!({"claimMappings": {"username": {"expression": username}},
+                              "allowSystemNames": true}),
+        claims: json!({"sub": "jane"}),
+        want: Want::Refused(""),
+    };
+    let mut host = Host::new();
+    host.set_time(NOW);
+    assert!(
+        host.start(&config(&case).to_string()),
+        "{:?}",
+        host.state().logs
+    );
+    let exchange = host.request(
+        "GET",
+        "/whoami",
+        &[("authorization", &format!("Bearer {}", token(&case)))],
+    );
+    assert_eq!(exchange.status(), 200);
+    let user = exchange.upstream_header("x-remote-user")[0].to_owned();
+    assert_eq!(user, format!("jane{}", "x".repeat(126)));
+}

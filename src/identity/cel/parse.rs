@@ -97,7 +97,7 @@ fn lex(text: &str) -> Result<Vec<Token>, String> {
 
 /// Most tokens an expression may have: bounds the depth of the tree (a chain of `+` or `!`
 /// nests one level per operator), so checking and evaluating it can never exhaust the stack.
-const MAX_TOKENS: usize = 1024;
+const MAX_TOKENS: usize = 256;
 
 /// Parses `text` into an expression.
 pub(super) fn parse(text: &str) -> Result<Expr, String> {
