@@ -385,32 +385,21 @@ fn comprehension(
         out
     };
     Ok(match (name, &args[1..]) {
-        ("all", [predicate]) => {
+        // all: false decides; exists: true decides. An error is absorbed by a decision, as
+        // in CEL's comprehensions.
+        ("all" | "exists", [predicate]) => {
+            let decisive = name == "exists";
             let mut error = None;
             for item in items {
                 match bool_of(run(item, predicate, scope)) {
-                    Ok(false) => return Ok(Val::Bool(false)),
-                    Ok(true) => {}
+                    Ok(value) if value == decisive => return Ok(Val::Bool(decisive)),
+                    Ok(_) => {}
                     Err(e) => error = Some(e),
                 }
             }
             match error {
                 Some(e) => return Err(e),
-                None => Val::Bool(true),
-            }
-        }
-        ("exists", [predicate]) => {
-            let mut error = None;
-            for item in items {
-                match bool_of(run(item, predicate, scope)) {
-                    Ok(true) => return Ok(Val::Bool(true)),
-                    Ok(false) => {}
-                    Err(e) => error = Some(e),
-                }
-            }
-            match error {
-                Some(e) => return Err(e),
-                None => Val::Bool(false),
+                None => Val::Bool(!decisive),
             }
         }
         ("exists_one", [predicate]) => {

@@ -195,26 +195,27 @@ impl Parser {
     }
 
     fn addition(&mut self) -> Result<Expr, String> {
-        let mut left = self.multiplication()?;
-        loop {
-            let op = match self.peek() {
-                Some(Token::Punct(p @ ("+" | "-"))) => *p,
-                _ => return Ok(left),
-            };
-            self.at += 1;
-            left = Expr::Binary(op, Box::new(left), Box::new(self.multiplication()?));
-        }
+        self.left_associative(&["+", "-"], Self::multiplication)
     }
 
     fn multiplication(&mut self) -> Result<Expr, String> {
-        let mut left = self.unary()?;
+        self.left_associative(&["*", "/", "%"], Self::unary)
+    }
+
+    /// `operand (op operand)*` for the operators `ops`, left to right.
+    fn left_associative(
+        &mut self,
+        ops: &[&'static str],
+        operand: fn(&mut Self) -> Result<Expr, String>,
+    ) -> Result<Expr, String> {
+        let mut left = operand(self)?;
         loop {
             let op = match self.peek() {
-                Some(Token::Punct(p @ ("*" | "/" | "%"))) => *p,
+                Some(Token::Punct(p)) if ops.contains(p) => *p,
                 _ => return Ok(left),
             };
             self.at += 1;
-            left = Expr::Binary(op, Box::new(left), Box::new(self.unary()?));
+            left = Expr::Binary(op, Box::new(left), Box::new(operand(self)?));
         }
     }
 
