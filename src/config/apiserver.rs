@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use super::schema::{ClaimMappings, JwtAuthenticator, PrefixedClaim};
 use super::ConfigError;
 use crate::identity::{ClaimExpression, Want};
+use crate::token::jwk::pem_blocks;
 
 /// The apiserver's errors for one authenticator at `path` (`authentication.jwt[i]`).
 pub(super) fn jwt_errors(
@@ -319,28 +320,15 @@ fn url_problems(url: &str) -> Vec<String> {
 }
 
 /// PEM CA certificates as the apiserver reads them: at least one `CERTIFICATE` block whose
-/// base64 decodes to a DER sequence.
+/// body decodes to a DER sequence.
 fn pem_certificates(pem: &str) -> Result<(), String> {
-    use base64::Engine as _;
+    let blocks = pem_blocks(pem).map_err(|e| e.0)?;
     let mut found = 0;
-    let mut rest = pem;
-    while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
-        let body_start = start + "-----BEGIN CERTIFICATE-----".len();
-        let Some(end) = rest[body_start..].find("-----END CERTIFICATE-----") else {
-            return Err("a CERTIFICATE block is not terminated".to_owned());
-        };
-        let body: String = rest[body_start..body_start + end]
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect();
-        let der = base64::engine::general_purpose::STANDARD
-            .decode(body)
-            .map_err(|e| format!("a CERTIFICATE block is not base64: {e}"))?;
-        if der.first() != Some(&0x30) {
+    for block in blocks.iter().filter(|b| b.label == "CERTIFICATE") {
+        if block.der()?.first() != Some(&0x30) {
             return Err("a CERTIFICATE block is not a DER certificate".to_owned());
         }
         found += 1;
-        rest = &rest[body_start + end..];
     }
     if found == 0 {
         return Err("data does not contain any valid RSA or ECDSA certificates".to_owned());

@@ -10,7 +10,7 @@ use super::schema::{
 };
 use super::{ConfigError, PluginConfig};
 use crate::identity::{
-    ClaimExpression, ClaimMappings, ClaimRule, ClaimSource, IdentityMapping, UserRule, Want,
+    ClaimExpression, ClaimMappings, ClaimRule, ClaimSource, Condition, IdentityMapping, Want,
 };
 use crate::token::claims::TimePolicy;
 use crate::token::{
@@ -179,10 +179,10 @@ impl JwtAuthenticator {
                     claim: claim.clone(),
                     value: rule.required_value.clone().unwrap_or_default(),
                 },
-                (_, Some(expression)) => ClaimRule::Expression {
+                (_, Some(expression)) => ClaimRule::Expression(Condition {
                     expression: compiled(expression, Want::Bool)?,
                     message: rule.message.clone().filter(|m| !m.is_empty()),
-                },
+                }),
                 _ => continue,
             });
         }
@@ -200,7 +200,7 @@ impl JwtAuthenticator {
             let raw = self.claim_mappings.clone().unwrap_or_default();
             let mut mappings = compile_mappings(&raw, self.allow_system_names.unwrap_or(false))?;
             for rule in &self.user_validation_rules {
-                mappings.user_rules.push(UserRule {
+                mappings.user_rules.push(Condition {
                     expression: ClaimExpression::compile_user(&rule.expression)
                         .map_err(|p| ConfigError::new("userValidationRules", p))?,
                     message: rule.message.clone().filter(|m| !m.is_empty()),

@@ -7,11 +7,11 @@ use super::ConfigError;
 use crate::bundle::Bundle;
 use crate::decision::forward::{CALLER_IDENTITY_HEADERS, IMPERSONATE_EXTRA_PREFIX};
 use crate::decision::{Engine, Forwarding};
-use crate::request_info::{params, MethodOverride};
 use crate::request_info::{
-    FixedAttributes, GrpcMapping, KubernetesMapping, RequestMapper, Route, RouteTemplate,
+    one_name, FixedAttributes, GrpcMapping, KubernetesMapping, RequestMapper, Route, RouteTemplate,
     ServiceMapping, ServiceProxyMapping,
 };
+use crate::request_info::{params, MethodOverride};
 
 /// An HTTP header name: a non-empty RFC 9110 token.
 fn header_name(path: &str, name: &str) -> Result<String, ConfigError> {
@@ -88,14 +88,9 @@ const MODE_FIELDS: [(&str, &[&str]); 3] = [
     ),
 ];
 
-/// A name given for an attribute the mapping fixes (namespace, service): one path segment.
+/// A name given for an attribute the mapping fixes (namespace, service, API group).
 fn segment_name(path: &str, value: &str) -> Result<String, ConfigError> {
-    if value.is_empty() || value.contains(['/', '*']) || value.chars().any(char::is_whitespace) {
-        return Err(ConfigError::new(
-            path,
-            format!("{value:?} must be one name: not empty, no '/', '*' or white space"),
-        ));
-    }
+    one_name(value).map_err(|problem| ConfigError::new(path, problem))?;
     Ok(value.to_owned())
 }
 

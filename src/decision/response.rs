@@ -110,29 +110,9 @@ pub fn kubernetes_forbidden(attributes: &Attributes, message: &str) -> LocalRepl
 /// kubectl shows as `error: You must be logged in to the server (Unauthorized)`. meshguard's
 /// reason code stays in the `WWW-Authenticate` challenge.
 pub fn kubernetes_unauthorized(realm: &str, error: &AuthError) -> LocalReply {
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Unauthorized {
-        kind: &'static str,
-        api_version: &'static str,
-        metadata: Empty,
-        status: &'static str,
-        message: &'static str,
-        reason: &'static str,
-        code: u16,
-    }
-    let mut reply = unauthorized(realm, error);
-    reply.body = serde_json::to_string(&Unauthorized {
-        kind: "Status",
-        api_version: "v1",
-        metadata: Empty {},
-        status: "Failure",
-        message: "Unauthorized",
-        reason: "Unauthorized",
-        code: 401,
-    })
-    .unwrap_or_default();
-    reply
+    // The same for every 401: the apiserver's `NewUnauthorized("Unauthorized")`, serialised.
+    const STATUS: &str = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}"#;
+    unauthorized_reply(realm, error, STATUS.to_owned())
 }
 
 fn json_headers() -> Vec<(String, String)> {
@@ -159,6 +139,17 @@ fn quoted(value: &str) -> String {
 /// `error="invalid_token", error_description="<reason code>"` (RFC 6750 §3). The body names
 /// the reason code and says why; it never repeats the token.
 pub fn unauthorized(realm: &str, error: &AuthError) -> LocalReply {
+    let body = Problem {
+        code: 401,
+        reason: error.code(),
+        message: &error.to_string(),
+    }
+    .body();
+    unauthorized_reply(realm, error, body)
+}
+
+/// A 401 with `body` and the challenge naming the reason code.
+fn unauthorized_reply(realm: &str, error: &AuthError, body: String) -> LocalReply {
     let mut challenge = format!("Bearer realm={}", quoted(realm));
     if !matches!(error, AuthError::TokenMissing) {
         challenge.push_str(&format!(
@@ -171,12 +162,7 @@ pub fn unauthorized(realm: &str, error: &AuthError) -> LocalReply {
     LocalReply {
         status: 401,
         headers,
-        body: Problem {
-            code: 401,
-            reason: error.code(),
-            message: &error.to_string(),
-        }
-        .body(),
+        body,
         grpc_status: None,
     }
 }

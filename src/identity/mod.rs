@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 
 pub use error::IdentityError;
 pub use expression::{ClaimExpression, Want};
-pub use rules::ClaimRule;
+pub use rules::{ClaimRule, Condition};
 pub use service_account::{
     service_account_user, ALL_SERVICE_ACCOUNTS, NODE_NAME_KEY, NODE_UID_KEY, POD_NAME_KEY,
     POD_UID_KEY, SERVICE_ACCOUNT_USERNAME_PREFIX,
@@ -103,16 +103,7 @@ pub struct ClaimMappings {
     /// meshguard refuses them unless this is set).
     pub allow_system_names: bool,
     /// `userValidationRules`: checked on the user the mappings built.
-    pub user_rules: Vec<UserRule>,
-}
-
-/// One `userValidationRules` entry: an expression over `user` that must be true.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UserRule {
-    /// The compiled expression.
-    pub expression: ClaimExpression,
-    /// Said when it fails (default: the expression).
-    pub message: Option<String>,
+    pub user_rules: Vec<Condition>,
 }
 
 impl IdentityMapping {
@@ -247,17 +238,7 @@ impl ClaimMappings {
             extra,
         };
         for rule in &self.user_rules {
-            let expression = &rule.expression;
-            let failed = |detail: String| IdentityError::new(expression.text(), detail);
-            match expression.eval_user(&user).map_err(failed)? {
-                Value::Bool(true) => {}
-                Value::Bool(false) => {
-                    return Err(failed(rule.message.clone().unwrap_or_else(|| {
-                        format!("user validation expression {} is false", expression.text())
-                    })))
-                }
-                _ => return Err(failed("does not evaluate to a boolean".to_owned())),
-            }
+            rule.check_user(&user)?;
         }
         Ok(user)
     }

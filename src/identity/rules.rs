@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{ClaimExpression, IdentityError};
+use super::{ClaimExpression, IdentityError, UserInfo};
 
 /// One compiled claim validation rule.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,12 +15,43 @@ pub enum ClaimRule {
         value: String,
     },
     /// `expression` (+ `message`): the expression must evaluate to `true`.
-    Expression {
-        /// The compiled expression.
-        expression: ClaimExpression,
-        /// Said when the rule fails (default: the expression).
-        message: Option<String>,
-    },
+    Expression(Condition),
+}
+
+/// An expression that must be true (`claimValidationRules[].expression`,
+/// `userValidationRules[]`), and what to say when it is not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Condition {
+    /// The compiled expression.
+    pub expression: ClaimExpression,
+    /// Said when it is false (default: the expression).
+    pub message: Option<String>,
+}
+
+impl Condition {
+    /// Whether the expression holds for `claims`.
+    pub fn check_claims(&self, claims: &Map<String, Value>) -> Result<(), IdentityError> {
+        self.verdict(self.expression.eval(claims), "claim")
+    }
+
+    /// Whether the expression holds for the user the mappings built.
+    pub fn check_user(&self, user: &UserInfo) -> Result<(), IdentityError> {
+        self.verdict(self.expression.eval_user(user), "user")
+    }
+
+    fn verdict(&self, result: Result<Value, String>, kind: &str) -> Result<(), IdentityError> {
+        let text = self.expression.text();
+        let failed = |detail: String| IdentityError::new(text, detail);
+        match result.map_err(failed)? {
+            Value::Bool(true) => Ok(()),
+            Value::Bool(false) => {
+                Err(failed(self.message.clone().unwrap_or_else(|| {
+                    format!("{kind} validation expression {text} is false")
+                })))
+            }
+            _ => Err(failed("does not evaluate to a boolean".to_owned())),
+        }
+    }
 }
 
 impl ClaimRule {
@@ -39,19 +70,7 @@ impl ClaimRule {
                     format!("is not present, required {value:?}"),
                 )),
             },
-            ClaimRule::Expression {
-                expression,
-                message,
-            } => {
-                let failed = |detail: String| IdentityError::new(expression.text(), detail);
-                match expression.eval(claims).map_err(failed)? {
-                    Value::Bool(true) => Ok(()),
-                    Value::Bool(false) => Err(failed(message.clone().unwrap_or_else(|| {
-                        format!("claim validation expression {} is false", expression.text())
-                    }))),
-                    _ => Err(failed("does not evaluate to a boolean".to_owned())),
-                }
-            }
+            ClaimRule::Expression(condition) => condition.check_claims(claims),
         }
     }
 }

@@ -22,7 +22,7 @@ pub use grpc::{is_grpc_content_type, GrpcMapping};
 pub use kubernetes::{KubernetesMapping, RequestInfo, UnresolvableRequest};
 pub use method::MethodOverride;
 pub use path::PathError;
-pub use service::{FixedAttributes, Route, RouteTemplate, ServiceMapping};
+pub use service::{one_name, FixedAttributes, Route, RouteTemplate, ServiceMapping};
 pub use service_proxy::ServiceProxyMapping;
 
 use crate::rbac::Attributes;

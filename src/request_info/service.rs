@@ -193,21 +193,26 @@ impl From<RouteTemplate> for Route {
     }
 }
 
-/// Whether a fixed attribute value can be asked of RBAC: not empty, no `/` (the authorizer
-/// reads `resource/subresource`), not `*` (a request names one thing), no white space or
-/// control characters.
-fn check_fixed(field: &str, value: &str) -> Result<(), TemplateError> {
-    if value.is_empty() || value == "*" || value.contains('/') {
-        return Err(TemplateError(format!(
-            "{field} {value:?} must be one non-empty name, without '/' and not \"*\""
-        )));
+/// Whether a value the configuration fixes for a request attribute (a route's resource or
+/// name, a namespace, a service, an API group) can be asked of RBAC: not empty, no `/` (the
+/// authorizer reads `resource/subresource`), no `*` (a request names one thing), no white space
+/// or control characters.
+pub fn one_name(value: &str) -> Result<(), String> {
+    if value.is_empty() || value.contains(['/', '*']) {
+        return Err(format!(
+            "{value:?} must be one non-empty name, without '/' and not \"*\""
+        ));
     }
     if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(TemplateError(format!(
-            "{field} {value:?} must not contain white space or control characters"
-        )));
+        return Err(format!(
+            "{value:?} must not contain white space or control characters"
+        ));
     }
     Ok(())
+}
+
+fn check_fixed(field: &str, value: &str) -> Result<(), TemplateError> {
+    one_name(value).map_err(|problem| TemplateError(format!("{field} {problem}")))
 }
 
 impl Route {

@@ -480,13 +480,22 @@ fn hmac_keys(k: &[u8]) -> Material {
 }
 
 /// One PEM block: its label and its base64 body.
-struct PemBlock {
-    label: String,
+pub(crate) struct PemBlock {
+    pub(crate) label: String,
     body: String,
 }
 
-/// Splits PEM text into its blocks.
-fn pem_blocks(text: &str) -> Result<Vec<PemBlock>, KeySetError> {
+impl PemBlock {
+    /// The body, decoded.
+    pub(crate) fn der(&self) -> Result<Vec<u8>, String> {
+        STANDARD
+            .decode(&self.body)
+            .map_err(|_| format!("the {:?} block is not base64", self.label))
+    }
+}
+
+/// Splits PEM text into its blocks (keys here; CA certificates and private keys elsewhere).
+pub(crate) fn pem_blocks(text: &str) -> Result<Vec<PemBlock>, KeySetError> {
     let mut blocks = Vec::new();
     let mut current: Option<PemBlock> = None;
     for line in text.lines().map(str::trim) {
@@ -518,9 +527,7 @@ fn pem_blocks(text: &str) -> Result<Vec<PemBlock>, KeySetError> {
 
 fn parse_pem_block(block: &PemBlock) -> Result<VerificationKey, String> {
     let der = match block.label.as_str() {
-        "PUBLIC KEY" | "RSA PUBLIC KEY" => STANDARD
-            .decode(&block.body)
-            .map_err(|_| format!("the {:?} block is not base64", block.label))?,
+        "PUBLIC KEY" | "RSA PUBLIC KEY" => block.der()?,
         "CERTIFICATE" => {
             return Err(
                 "certificates are not supported: extract the public key with \

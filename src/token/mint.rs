@@ -90,17 +90,11 @@ pub fn sign(
 
 /// The private scalar of a PKCS#8 PEM P-521 key, if `pem` is one.
 fn p521_scalar(pem: &str) -> Option<Vec<u8>> {
-    use base64::Engine as _;
-    let body: String = pem
-        .split("-----BEGIN PRIVATE KEY-----")
-        .nth(1)?
-        .split("-----END PRIVATE KEY-----")
-        .next()?
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(body)
+    let blocks = super::jwk::pem_blocks(pem).ok()?;
+    let der = blocks
+        .iter()
+        .find(|b| b.label == "PRIVATE KEY")?
+        .der()
         .ok()?;
     super::spki::p521_private_scalar(&der).map(<[u8]>::to_vec)
 }

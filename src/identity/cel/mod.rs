@@ -72,7 +72,7 @@ impl Kind {
     }
 }
 
-const METHODS: [&str; 14] = [
+const METHODS: [&str; 12] = [
     "size",
     "startsWith",
     "endsWith",
@@ -85,8 +85,6 @@ const METHODS: [&str; 14] = [
     "orValue",
     "hasValue",
     "value",
-    "matches",
-    "exists_one",
 ];
 const MACROS: [&str; 5] = ["all", "exists", "exists_one", "map", "filter"];
 const FUNCTIONS: [&str; 5] = ["size", "has", "string", "int", "double"];
@@ -305,7 +303,7 @@ fn check_call(
     } else {
         FUNCTIONS.contains(&name)
     };
-    if !known || name == "matches" {
+    if !known {
         return Err(format!("unsupported function {name}()"));
     }
     Ok(match (name, target_kind) {
