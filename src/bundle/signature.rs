@@ -6,9 +6,11 @@
 //! The digest is over the bytes served, not over a canonical form: what was signed is exactly
 //! what is loaded, and a bundle whose signature was made for another revision is refused.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::token::{jws, mint, Algorithm, KeySet};
+use crate::token::{jws, KeySet};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::token::{mint, Algorithm};
 
 /// The claim that carries the digest.
 pub const DIGEST_CLAIM: &str = "bundleDigest";
@@ -18,7 +20,7 @@ pub const MAX_SIGNATURE_BYTES: usize = 16 * 1024;
 
 /// `sha256:` and the lowercase hex SHA-256 of `bytes`.
 pub fn digest(bytes: &[u8]) -> String {
-    let hash = hmac_sha256::Hash::hash(bytes);
+    let hash = crate::token::sha256(bytes);
     let mut out = String::with_capacity(7 + 64);
     out.push_str("sha256:");
     for byte in hash {
@@ -29,7 +31,9 @@ pub fn digest(bytes: &[u8]) -> String {
 }
 
 /// Signs `bundle` (its exact bytes) with a private key (PEM, or the secret for HS*), as
-/// [`mint::sign`] takes it. `iat` records when, for the operator; it is not checked.
+/// [`mint::sign`] takes it. `iat` records when, for the operator; it is not checked. Native
+/// only: the filter verifies, never signs.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn sign(
     bundle: &[u8],
     key: &[u8],
@@ -37,7 +41,7 @@ pub fn sign(
     kid: Option<&str>,
     iat: u64,
 ) -> Result<String, String> {
-    let mut claims = Map::new();
+    let mut claims = serde_json::Map::new();
     claims.insert(DIGEST_CLAIM.to_owned(), Value::String(digest(bundle)));
     claims.insert("iat".to_owned(), Value::from(iat));
     mint::sign(key, alg, kid, claims)

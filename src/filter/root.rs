@@ -131,7 +131,7 @@ impl Context for Root {
 /// A short digest of the configuration text: names the token cache the workers share, so that
 /// workers under different configurations never share entries.
 fn configuration_digest(bytes: &[u8]) -> String {
-    hmac_sha256::Hash::hash(bytes)[..8]
+    crate::token::sha256(bytes)[..8]
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()

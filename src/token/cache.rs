@@ -31,7 +31,7 @@ pub type TokenDigest = [u8; 32];
 
 /// The digest a token is known by where the token itself is not kept (the shared slots).
 pub fn digest(token: &str) -> TokenDigest {
-    hmac_sha256::Hash::hash(token.as_bytes())
+    super::sha256(token.as_bytes())
 }
 
 /// What verifying one token established: everything a later request with the same token

@@ -1,5 +1,5 @@
 //! Verification keys from JWKS documents (RFC 7517/7518/8037) and PEM public keys, and the
-//! signature check itself (ring; jwt-simple checks EC points and Ed25519 keys at load).
+//! signature check itself (ring; [`curve`] checks EC points and Ed25519 keys at load).
 //!
 //! Parsing is strict where it matters: a key of a supported type that is broken is an error
 //! naming the key, because a silently dropped key is an outage that shows up only when a token
@@ -12,10 +12,10 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use jwt_simple::prelude::*;
 use ring::{hmac, signature};
 use serde_json::Value;
 
+use super::curve;
 use super::jws::UnverifiedToken;
 use super::spki::{self, PublicKeyDer};
 use super::{Algorithm, KeyFamily};
@@ -37,7 +37,7 @@ impl fmt::Display for KeySetError {
 impl std::error::Error for KeySetError {}
 
 /// Key material, held in the form `ring` verifies with (see docs/performance.md for why ring
-/// and not jwt-simple's pure-Rust backends). jwt-simple checks EC points and Ed25519 keys when
+/// and not jwt-simple's pure-Rust backends). [`curve`] checks EC points and Ed25519 keys when
 /// a key is loaded; PEM structure is read by [`spki`].
 enum Material {
     Rsa(RsaKey),
@@ -88,7 +88,7 @@ impl fmt::Debug for VerificationKey {
 
 impl VerificationKey {
     fn new(kid: Option<String>, alg: Option<Algorithm>, material: Material) -> Self {
-        let mut hash = hmac_sha256::Hash::new();
+        let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
         match &material {
             Material::Rsa(k) => {
                 hash.update(b"RSA\0");
@@ -106,14 +106,14 @@ impl VerificationKey {
             }
             Material::Hmac(k) => {
                 hash.update(b"oct\0");
-                hash.update(k.digest);
+                hash.update(&k.digest);
             }
         }
         VerificationKey {
             kid,
             alg,
             material,
-            fingerprint: hash.finalize(),
+            fingerprint: hash.finish().as_ref().try_into().unwrap_or_default(),
         }
     }
 
@@ -381,17 +381,7 @@ fn parse_jwk(jwk: &Value, allow_symmetric: bool) -> Result<Option<VerificationKe
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
             // The point is checked now, so a bad key fails at load, not on every request.
-            match width {
-                32 => {
-                    ES256PublicKey::from_bytes(&point).map_err(|_| "point is not on P-256")?;
-                    Material::P256(point)
-                }
-                48 => {
-                    ES384PublicKey::from_bytes(&point).map_err(|_| "point is not on P-384")?;
-                    Material::P384(point)
-                }
-                _ => p521_key(point)?,
-            }
+            ec_key(width, &point)?
         }
         "OKP" => {
             let crv = member(jwk, "crv")?.ok_or("missing \"crv\"")?;
@@ -433,15 +423,24 @@ fn parse_jwk(jwk: &Value, allow_symmetric: bool) -> Result<Option<VerificationKe
     Ok(Some(key))
 }
 
-/// RSA keys are held to what jwt_verify_lib and jwt-simple accept: a 2048 to 4096-bit
-/// modulus and the exponent 65537.
-/// A P-521 point (SEC1, uncompressed), checked on the curve.
-fn p521_key(point: Vec<u8>) -> Result<Material, String> {
-    let key = p521::ecdsa::VerifyingKey::from_sec1_bytes(&point)
-        .map_err(|_| "point is not on P-521".to_owned())?;
-    Ok(Material::P521(Box::new(key), point))
+/// An EC public key on the curve whose coordinates are `width` bytes wide, from a SEC1 point
+/// (compressed points are expanded; P-521 points must be uncompressed), checked on the curve.
+fn ec_key(width: usize, point: &[u8]) -> Result<Material, String> {
+    match width {
+        32 => curve::p256_point(point)
+            .map(Material::P256)
+            .ok_or_else(|| "point is not on P-256".into()),
+        48 => curve::p384_point(point)
+            .map(Material::P384)
+            .ok_or_else(|| "point is not on P-384".into()),
+        _ => p521::ecdsa::VerifyingKey::from_sec1_bytes(point)
+            .map(|key| Material::P521(Box::new(key), point.to_vec()))
+            .map_err(|_| "point is not on P-521".into()),
+    }
 }
 
+/// RSA keys are held to what jwt_verify_lib and jwt-simple accept: a 2048 to 4096-bit
+/// modulus and the exponent 65537.
 fn rsa_keys(n: &[u8], e: &[u8]) -> Result<Material, String> {
     let strip = |bytes: &[u8]| {
         let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
@@ -465,14 +464,24 @@ fn rsa_keys(n: &[u8], e: &[u8]) -> Result<Material, String> {
 /// An Ed25519 public key; the point is checked now, so a bad key fails at load, not on
 /// every request.
 fn ed25519_key(x: &[u8]) -> Result<[u8; 32], String> {
-    Ed25519PublicKey::from_bytes(x).map_err(|_| "invalid Ed25519 public key")?;
-    x.try_into()
-        .map_err(|_| "\"x\" must be 32 bytes for Ed25519".to_owned())
+    let key: [u8; 32] = x
+        .try_into()
+        .map_err(|_| "\"x\" must be 32 bytes for Ed25519".to_owned())?;
+    if !curve::ed25519_key_is_sound(&key) {
+        return Err("invalid Ed25519 public key".into());
+    }
+    Ok(key)
 }
 
 fn hmac_keys(k: &[u8]) -> Material {
     Material::Hmac(Box::new(HmacKeys {
-        digest: hmac_sha256::HMAC::mac(b"meshguard key fingerprint", k),
+        digest: hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, k),
+            b"meshguard key fingerprint",
+        )
+        .as_ref()
+        .try_into()
+        .unwrap_or_default(),
         hs256: hmac::Key::new(hmac::HMAC_SHA256, k),
         hs384: hmac::Key::new(hmac::HMAC_SHA384, k),
         hs512: hmac::Key::new(hmac::HMAC_SHA512, k),
@@ -548,19 +557,9 @@ fn parse_pem_block(block: &PemBlock) -> Result<VerificationKey, String> {
     }?;
     let material = match parsed {
         PublicKeyDer::Rsa { n, e } => rsa_keys(n, e)?,
-        PublicKeyDer::P256(point) => Material::P256(
-            ES256PublicKey::from_bytes(point)
-                .map_err(|_| "point is not on P-256")?
-                .public_key()
-                .to_bytes_uncompressed(),
-        ),
-        PublicKeyDer::P384(point) => Material::P384(
-            ES384PublicKey::from_bytes(point)
-                .map_err(|_| "point is not on P-384")?
-                .public_key()
-                .to_bytes_uncompressed(),
-        ),
-        PublicKeyDer::P521(point) => p521_key(point.to_vec())?,
+        PublicKeyDer::P256(point) => ec_key(32, point)?,
+        PublicKeyDer::P384(point) => ec_key(48, point)?,
+        PublicKeyDer::P521(point) => ec_key(66, point)?,
         PublicKeyDer::Ed25519(x) => Material::Ed25519(ed25519_key(x)?),
     };
     Ok(VerificationKey::new(None, None, material))

@@ -9,9 +9,11 @@
 mod algorithm;
 pub mod cache;
 pub mod claims;
+mod curve;
 mod error;
 pub mod jwk;
 pub mod jws;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod mint;
 pub mod source;
 mod spki;
@@ -24,6 +26,13 @@ pub use error::AuthError;
 pub use jwk::{KeyFingerprint, KeySet, KeySetError, VerificationKey};
 pub use source::{ExtractedToken, TokenSource};
 pub use verify::{Authenticated, Authenticator, IssuerVerifier};
+
+/// The SHA-256 of `bytes` (ring's, the one SHA-256 in the module).
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let mut out = [0; 32];
+    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
+    out
+}
 
 /// Defaults of the authentication configuration.
 pub mod verify_defaults {

@@ -2,7 +2,7 @@
 //! PKCS#1 `RSAPublicKey` (RFC 8017, `RSA PUBLIC KEY`).
 //!
 //! Only the structure is read here; what the numbers and points mean is checked by the caller
-//! (RSA size and exponent, EC points and Ed25519 keys by jwt-simple, signatures by ring). The
+//! (RSA size and exponent, EC points and Ed25519 keys by `curve`, signatures by ring). The
 //! reader is strict DER: definite, minimal lengths, no trailing bytes, positive minimal
 //! integers. It replaces jwt-simple's PEM path in the filter, which pulled a general ASN.1 and
 //! big-integer stack (~70 KB of the `.wasm`) into a module that reads a few fixed shapes.
@@ -111,6 +111,7 @@ impl<'a> Der<'a> {
 /// The private scalar of a PKCS#8 `PrivateKeyInfo` holding a P-521 key (`openssl genpkey
 /// -algorithm EC -pkeyopt ec_paramgen_curve:P-521`), for signing tokens (`mint`); `None` for
 /// any other key.
+#[cfg(not(target_arch = "wasm32"))]
 pub(crate) fn p521_private_scalar(der: &[u8]) -> Option<&[u8]> {
     const OCTET_STRING: u8 = 0x04;
     let mut outer = Der(der);
