@@ -5,7 +5,7 @@
 mod common;
 
 use common::envoy::demo_plugin_config;
-use common::host::Host;
+use common::host::{ForeignCrypto, Host};
 use common::scenarios::{table, Scenario};
 use common::NOW;
 use meshguard::config::PluginConfig;
@@ -125,12 +125,34 @@ fn through_wasm(host: &mut Host, scenario: &Scenario) -> Outcome {
 
 #[test]
 fn the_core_and_the_wasm_module_answer_the_table_alike() {
+    // Signatures verified by the host's native crypto (Envoy's verify_signature, as the
+    // harness implements it): the probe's 12 calls, then one per RS/ES verification.
+    let host = table_alike(ForeignCrypto::Envoy);
+    let state = host.state();
+    assert!(state.foreign_calls > 12, "{}", state.foreign_calls);
+    assert!(state.counter("meshguard.signatures.host") > 0);
+}
+
+#[test]
+fn the_table_is_answered_alike_when_the_host_has_no_native_crypto() {
+    // Another host (or an older Envoy): every signature verified in wasm, same answers.
+    let host = table_alike(ForeignCrypto::Absent);
+    let state = host.state();
+    assert_eq!(
+        state.foreign_calls, 1,
+        "a host without the function is asked once"
+    );
+    assert_eq!(state.counter("meshguard.signatures.host"), 0);
+}
+
+fn table_alike(foreign: ForeignCrypto) -> Host {
     let config = demo_plugin_config();
     let engine = PluginConfig::from_value(config.clone())
         .unwrap()
         .engine()
         .unwrap();
     let mut host = Host::new();
+    host.state_mut().foreign_crypto = foreign;
     host.set_time(NOW);
     assert!(host.start(&config.to_string()), "{:?}", host.state().logs);
 
@@ -211,4 +233,5 @@ fn the_core_and_the_wasm_module_answer_the_table_alike() {
         .map(|m| m.value)
         .sum();
     assert_eq!(denied_counted, denied);
+    host
 }

@@ -66,7 +66,7 @@ pub fn verify(bundle: &[u8], signature: &[u8], keys: &KeySet) -> Result<(), Stri
             parsed.alg
         ));
     }
-    if !candidates.any(|key| key.verify_signature(parsed.alg, &parsed)) {
+    if !candidates.any(|key| key.verify_signature(parsed.alg, &parsed, None)) {
         return Err("the signature does not verify with the configured key".to_owned());
     }
     let expected = digest(bundle);

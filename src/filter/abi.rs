@@ -24,6 +24,14 @@ extern "C" {
         return_data: *mut *mut u8,
         return_size: *mut usize,
     ) -> u32;
+    fn proxy_call_foreign_function(
+        function_name_data: *const u8,
+        function_name_size: usize,
+        arguments_data: *const u8,
+        arguments_size: usize,
+        results_data: *mut *mut u8,
+        results_size: *mut usize,
+    ) -> u32;
 }
 
 /// `MapType::HttpRequestHeaders` in the ABI.
@@ -136,6 +144,35 @@ pub(crate) fn request_header_bytes() -> Result<Vec<u8>, u32> {
     // SAFETY: the host allocated `size` bytes for us through `proxy_on_memory_allocate`
     // (the SDK's, a `Vec<u8>` of that capacity given up with `forget`), so the buffer is ours
     // to own and free, exactly as the SDK's own `get_map_bytes` takes it.
+    Ok(unsafe { Vec::from_raw_parts(data, size, size) })
+}
+
+/// Calls the host's foreign function `name` with `arguments`: its result, or the ABI status
+/// (`1`, NotFound, when the host has no such function). The SDK's wrapper panics on a status
+/// it does not expect.
+pub(crate) fn call_foreign_function(name: &str, arguments: &[u8]) -> Result<Vec<u8>, u32> {
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: the name and arguments are live buffers the host only reads; the host writes a
+    // pointer and a length to the live locals given.
+    let status = unsafe {
+        proxy_call_foreign_function(
+            name.as_ptr(),
+            name.len(),
+            arguments.as_ptr(),
+            arguments.len(),
+            &mut data,
+            &mut size,
+        )
+    };
+    if status != 0 {
+        return Err(status);
+    }
+    if data.is_null() {
+        return Ok(Vec::new());
+    }
+    // SAFETY: as for `request_header_bytes`: the host allocated `size` bytes through
+    // `proxy_on_memory_allocate`, ours to own and free.
     Ok(unsafe { Vec::from_raw_parts(data, size, size) })
 }
 

@@ -260,6 +260,13 @@ pub(crate) fn decide(
         metrics.add_hot(Hot::TokensLocalHit, lookups.local);
         metrics.add_hot(Hot::TokensSharedHit, lookups.shared);
         metrics.add_hot(Hot::TokensVerified, lookups.verified);
+        // Counted whatever the outcome: a forged signature the host refused is a
+        // verification too.
+        if let Some(host) = engine.authenticator.host() {
+            let (verified, failed) = host.counts().take();
+            metrics.add("meshguard.signatures.host", verified);
+            metrics.add("meshguard.signatures.host_failed", failed);
+        }
     }
     if let Some(wait) = verdict.wait.filter(|_| engine.mode == Mode::Enforce) {
         if hold(worker, metrics, context_id, wait, attempt, now) {

@@ -143,8 +143,15 @@ impl Metrics {
 
     /// Adds one to a counter (defining it on first use).
     pub(crate) fn increment(&mut self, name: &str) {
-        let id = self.id(name, MetricType::Counter);
-        bump(id, 1);
+        self.add(name, 1);
+    }
+
+    /// Adds `n` to a counter (defining it on first use).
+    pub(crate) fn add(&mut self, name: &str, n: u64) {
+        if n > 0 {
+            let id = self.id(name, MetricType::Counter);
+            bump(id, n);
+        }
     }
 
     /// Sets a gauge (defining it on first use).

@@ -19,12 +19,15 @@ use crate::config::PluginConfig;
 use crate::request_info::{RequestMapper, Workload};
 use crate::sync::waiting::Attempt;
 use crate::sync::{Answer, Wake};
+use crate::token::host::{self, HostVerifier, Path, Probe};
 
 /// How often the root looks at shared data, starts due fetches and expires waits.
 const TICK: Duration = Duration::from_millis(100);
 
 pub(crate) struct Root {
     context_id: u32,
+    /// What the host's `verify_signature` was found to do: asked once per VM.
+    host_crypto: RefCell<Option<Rc<Probe>>>,
     worker: Rc<RefCell<Worker>>,
     metrics: Rc<RefCell<Metrics>>,
     last_now_ms: Cell<u64>,
@@ -51,6 +54,7 @@ impl Root {
     pub(crate) fn new(context_id: u32) -> Root {
         Root {
             context_id,
+            host_crypto: RefCell::default(),
             worker: Rc::default(),
             metrics: Rc::default(),
             last_now_ms: Cell::new(0),
@@ -83,6 +87,63 @@ impl Root {
             }
         }
         let _ = hostcalls::set_effective_context(self.context_id);
+    }
+}
+
+impl Root {
+    /// The host's native signature verification, checked with known answers the first time
+    /// it is needed; the log says which path each algorithm takes, and the gauges
+    /// `meshguard.signatures.host.<ALG>` say it too (1: the host's crypto).
+    fn host_crypto(&self, metrics: &mut Metrics) -> Rc<Probe> {
+        if let Some(probe) = self.host_crypto.borrow().as_ref() {
+            return Rc::clone(probe);
+        }
+        let probe = Rc::new(HostVerifier::probe(std::sync::Arc::new(
+            |arguments: &[u8]| abi::call_foreign_function(host::FUNCTION, arguments),
+        )));
+        let (native, wasm): (Vec<_>, Vec<_>) = probe
+            .paths
+            .iter()
+            .partition(|(_, path)| *path == Path::Host);
+        for (alg, path) in &probe.paths {
+            if host::CANDIDATES.contains(alg) {
+                metrics.set(
+                    &format!("meshguard.signatures.host.{alg}"),
+                    u64::from(*path == Path::Host),
+                );
+            }
+        }
+        if probe.forged_accepted {
+            log(
+                LogLevel::Critical,
+                "meshguard: the host's verify_signature answered \"valid\" to a forged \
+                 signature: it is not used; every signature is verified in wasm",
+            );
+        }
+        let names = |paths: &[&(crate::token::Algorithm, Path)]| {
+            paths
+                .iter()
+                .map(|(alg, path)| match path {
+                    Path::Host => alg.to_string(),
+                    Path::Wasm(why) => format!("{alg} ({why})"),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        log(
+            LogLevel::Info,
+            &format!(
+                "meshguard: signatures verified by the host's native crypto: {}; in wasm: {}",
+                if native.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names(&native)
+                },
+                names(&wasm)
+            ),
+        );
+        *self.host_crypto.borrow_mut() = Some(Rc::clone(&probe));
+        probe
     }
 }
 
@@ -200,7 +261,9 @@ impl RootContext for Root {
             .and_then(|text| PluginConfig::from_json(text).map_err(|e| e.to_string()))
             .and_then(|config| config.engine().map_err(|e| e.to_string()));
         match compiled {
-            Ok(engine) => {
+            Ok(mut engine) => {
+                let probe = self.host_crypto(&mut self.metrics.borrow_mut());
+                engine.authenticator.set_host(probe.verifier.clone());
                 for warning in &engine.warnings {
                     log(LogLevel::Warn, &format!("meshguard: bundle: {warning}"));
                 }

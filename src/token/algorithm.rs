@@ -55,6 +55,19 @@ pub enum KeyFamily {
     Hmac,
 }
 
+impl KeyFamily {
+    /// The width in bytes of each half of a JWS ECDSA signature (`r || s`) on this curve;
+    /// `None` for keys that are not ECDSA keys.
+    pub fn ecdsa_width(self) -> Option<usize> {
+        match self {
+            KeyFamily::P256 => Some(32),
+            KeyFamily::P384 => Some(48),
+            KeyFamily::P521 => Some(66),
+            KeyFamily::Rsa | KeyFamily::Ed25519 | KeyFamily::Hmac => None,
+        }
+    }
+}
+
 impl Algorithm {
     /// Every supported algorithm, asymmetric first.
     pub const ALL: [Algorithm; 13] = [

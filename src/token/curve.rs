@@ -173,6 +173,7 @@ pub(crate) fn ed25519_key_is_sound(key: &[u8; 32]) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use jwt_simple::prelude::*;

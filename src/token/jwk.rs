@@ -16,6 +16,7 @@ use ring::{hmac, signature};
 use serde_json::Value;
 
 use super::curve;
+use super::host::HostVerifier;
 use super::jws::UnverifiedToken;
 use super::spki::{self, PublicKeyDer};
 use super::{Algorithm, KeyFamily};
@@ -69,6 +70,9 @@ pub struct VerificationKey {
     alg: Option<Algorithm>,
     material: Material,
     fingerprint: KeyFingerprint,
+    /// The key as a DER SubjectPublicKeyInfo, for a host that verifies natively (RSA and EC
+    /// keys), made once when the key loads.
+    spki: Option<Vec<u8>>,
 }
 
 /// The SHA-256 of a key's type and material: names a key across reloads and across Envoy's
@@ -109,17 +113,30 @@ impl VerificationKey {
                 hash.update(&k.digest);
             }
         }
+        let spki = match &material {
+            Material::Rsa(k) => Some(spki::rsa_spki(&k.n, &k.e)),
+            Material::P256(point) => Some(spki::ec_spki(spki::Curve::P256, point)),
+            Material::P384(point) => Some(spki::ec_spki(spki::Curve::P384, point)),
+            Material::P521(_, point) => Some(spki::ec_spki(spki::Curve::P521, point)),
+            Material::Ed25519(_) | Material::Hmac(_) => None,
+        };
         VerificationKey {
             kid,
             alg,
             material,
             fingerprint: hash.finish().as_ref().try_into().unwrap_or_default(),
+            spki,
         }
     }
 
     /// The key's fingerprint.
     pub fn fingerprint(&self) -> &KeyFingerprint {
         &self.fingerprint
+    }
+
+    /// The key as a DER SubjectPublicKeyInfo (RSA and EC keys).
+    pub fn spki(&self) -> Option<&[u8]> {
+        self.spki.as_deref()
     }
 
     /// The key id, when the key has one.
@@ -150,14 +167,25 @@ impl VerificationKey {
         self.family() == alg.family() && self.alg.is_none_or(|own| own == alg)
     }
 
-    /// Checks the signature of `token` with `alg`. Only the signature is checked here: claims
-    /// are validated by the caller, with the caller's clock.
-    pub(crate) fn verify_signature(&self, alg: Algorithm, token: &UnverifiedToken<'_>) -> bool {
+    /// Checks the signature of `token` with `alg`: by the host's native crypto when `host`
+    /// covers `alg` (and answers), otherwise in wasm. Only the signature is checked here:
+    /// claims are validated by the caller, with the caller's clock.
+    pub(crate) fn verify_signature(
+        &self,
+        alg: Algorithm,
+        token: &UnverifiedToken<'_>,
+        host: Option<&HostVerifier>,
+    ) -> bool {
         if !self.accepts(alg) {
             return false;
         }
         let message = token.signing_input.as_bytes();
         let signature = token.signature.as_slice();
+        if let (Some(host), Some(spki)) = (host.filter(|h| h.covers(alg)), &self.spki) {
+            if let Some(valid) = host.verify(alg, spki, signature, message) {
+                return valid;
+            }
+        }
         let rsa = |params: &signature::RsaParameters, key: &RsaKey| {
             signature::RsaPublicKeyComponents {
                 n: &key.n,

@@ -11,6 +11,7 @@ pub mod cache;
 pub mod claims;
 mod curve;
 mod error;
+pub mod host;
 pub mod jwk;
 pub mod jws;
 #[cfg(not(target_arch = "wasm32"))]

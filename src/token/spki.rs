@@ -170,6 +170,90 @@ pub(crate) fn subject_public_key_info(der: &[u8]) -> Result<PublicKeyDer<'_>, St
     Ok(key)
 }
 
+/// One DER element: `tag`, the definite minimal length of `contents`, `contents`.
+fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(contents.len() + 4);
+    out.push(tag);
+    let n = contents.len();
+    if n < 0x80 {
+        out.push(n as u8);
+    } else if n < 0x100 {
+        out.extend([0x81, n as u8]);
+    } else {
+        out.extend([0x82, (n >> 8) as u8, n as u8]);
+    }
+    out.extend_from_slice(contents);
+    out
+}
+
+/// A non-negative INTEGER from a big-endian magnitude: leading zeros stripped, a zero byte
+/// put back in front when the top bit is set.
+fn unsigned_integer(magnitude: &[u8]) -> Vec<u8> {
+    let first = magnitude
+        .iter()
+        .position(|&b| b != 0)
+        .unwrap_or(magnitude.len());
+    let digits = &magnitude[first..];
+    let mut contents = Vec::with_capacity(digits.len() + 1);
+    if digits.first().is_none_or(|&top| top & 0x80 != 0) {
+        contents.push(0);
+    }
+    contents.extend_from_slice(digits);
+    tlv(INTEGER, &contents)
+}
+
+/// The `SubjectPublicKeyInfo` of an RSA key (rsaEncryption with NULL parameters), as hosts
+/// that verify signatures natively take keys.
+pub(crate) fn rsa_spki(n: &[u8], e: &[u8]) -> Vec<u8> {
+    let key = tlv(
+        SEQUENCE,
+        &[unsigned_integer(n), unsigned_integer(e)].concat(),
+    );
+    spki(&[tlv(OID, RSA_ENCRYPTION), tlv(NULL, &[])].concat(), &key)
+}
+
+/// The curves whose keys [`ec_spki`] encodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Curve {
+    P256,
+    P384,
+    P521,
+}
+
+/// The `SubjectPublicKeyInfo` of an EC key (id-ecPublicKey on a named curve) from its SEC1
+/// point.
+pub(crate) fn ec_spki(curve: Curve, point: &[u8]) -> Vec<u8> {
+    let oid = match curve {
+        Curve::P256 => P256,
+        Curve::P384 => P384,
+        Curve::P521 => P521,
+    };
+    spki(&[tlv(OID, EC_PUBLIC_KEY), tlv(OID, oid)].concat(), point)
+}
+
+fn spki(algorithm: &[u8], key: &[u8]) -> Vec<u8> {
+    let mut bits = Vec::with_capacity(key.len() + 1);
+    bits.push(0);
+    bits.extend_from_slice(key);
+    tlv(
+        SEQUENCE,
+        &[tlv(SEQUENCE, algorithm), tlv(BIT_STRING, &bits)].concat(),
+    )
+}
+
+/// The DER `ECDSA-Sig-Value` of a JWS ECDSA signature (`r || s`, each the curve's width):
+/// what X.509 and OpenSSL-style verifiers take. `None` when `rs` is not two equal halves.
+pub(crate) fn ecdsa_signature_der(rs: &[u8]) -> Option<Vec<u8>> {
+    if rs.is_empty() || !rs.len().is_multiple_of(2) {
+        return None;
+    }
+    let (r, s) = rs.split_at(rs.len() / 2);
+    Some(tlv(
+        SEQUENCE,
+        &[unsigned_integer(r), unsigned_integer(s)].concat(),
+    ))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -258,5 +342,57 @@ mod tests {
             let got = rsa_public_key(&hex(der)).unwrap_err();
             assert!(got.contains(want), "{der}: {got}");
         }
+    }
+
+    /// What the writers make is what the reader and OpenSSL read: the committed test keys'
+    /// SPKI DER (made by `openssl pkey -pubout`) is rebuilt byte for byte.
+    #[test]
+    fn spki_writers_rebuild_openssls_encoding() {
+        for file in ["rs256", "es256", "es384", "es512"] {
+            let path = format!("{}/tests/keys/{file}.pub.pem", env!("CARGO_MANIFEST_DIR"));
+            let text = std::fs::read_to_string(path).unwrap();
+            let blocks = crate::token::jwk::pem_blocks(&text).unwrap();
+            let der = blocks[0].der().unwrap();
+            let rebuilt = match subject_public_key_info(&der).unwrap() {
+                PublicKeyDer::Rsa { n, e } => rsa_spki(n, e),
+                PublicKeyDer::P256(point) => ec_spki(Curve::P256, point),
+                PublicKeyDer::P384(point) => ec_spki(Curve::P384, point),
+                PublicKeyDer::P521(point) => ec_spki(Curve::P521, point),
+                PublicKeyDer::Ed25519(_) => unreachable!(),
+            };
+            assert_eq!(rebuilt, der, "{file}");
+        }
+    }
+
+    /// JWS `r || s` to DER, against `openssl dgst -sign` output: a P-256 signature whose halves
+    /// both have the top bit set (a zero byte in front of each), and a P-521 one (long-form
+    /// sequence length, a 65-byte r after its leading zero is dropped).
+    #[test]
+    fn ecdsa_signatures_convert_as_openssl_writes_them() {
+        for der in [
+            "3046022100829165539ac76d441aacf8b99dbcc59e1e4236cf2a7b4e7d573253aafb36cc59022100\
+             d921256a65e39db7a730fc0add983be59add8d0bc905bf0d159006513f8da8b6",
+            "30818702420110febb6916407cca0b77936b7f8fb7731d3d471217eeeac560547856492090daaf79\
+             9cb9bce21181822d217f9839989a16fcc0291c259f8209ce1ef977c728a58602416911eb29e5796f\
+             afd30b7e1c3c52104711ba8ee5d8ffe620739f595799de9c42cef8f9114e73ef0132f2cad63f0ec6\
+             36e7d76ec8e14bb3775d1d2215a6cb320866",
+        ] {
+            let der = hex(der);
+            // Back to r || s by the reader's rules, each half padded to the curve's width.
+            let mut outer = Der(&der);
+            let mut seq = Der(outer.element(SEQUENCE, "sig").unwrap());
+            let (r, s) = (seq.unsigned("r").unwrap(), seq.unsigned("s").unwrap());
+            let width = if der.len() > 100 { 66 } else { 32 };
+            let mut rs = vec![0; 2 * width];
+            rs[width - r.len()..width].copy_from_slice(r);
+            rs[2 * width - s.len()..].copy_from_slice(s);
+            assert_eq!(ecdsa_signature_der(&rs).unwrap(), der);
+        }
+        assert_eq!(
+            ecdsa_signature_der(&[0; 4]).unwrap(),
+            hex("3006 020100 020100")
+        );
+        assert_eq!(ecdsa_signature_der(&[1; 3]), None);
+        assert_eq!(ecdsa_signature_der(&[]), None);
     }
 }

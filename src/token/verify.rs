@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 
 use super::cache::{CacheSettings, NoCache, TokenStore, VerifiedToken};
 use super::claims::{RegisteredClaims, TimePolicy};
+use super::host::HostVerifier;
 use super::jws;
 use super::source::{extract, TokenSource};
 use super::{Algorithm, AuthError, KeyFingerprint, KeySet};
@@ -74,6 +75,8 @@ pub struct Authenticator {
     sources: Vec<TokenSource>,
     max_token_bytes: usize,
     cache: CacheSettings,
+    /// The proxy's native signature verification, when the host offers it.
+    host: Option<HostVerifier>,
 }
 
 impl Authenticator {
@@ -89,7 +92,19 @@ impl Authenticator {
             sources,
             max_token_bytes,
             cache: CacheSettings::default(),
+            host: None,
         }
+    }
+
+    /// Verifies the algorithms `host` covers with the host's native crypto from now on
+    /// (`None`: everything in wasm).
+    pub fn set_host(&mut self, host: Option<HostVerifier>) {
+        self.host = host;
+    }
+
+    /// The host's verifier in use, if any.
+    pub fn host(&self) -> Option<&HostVerifier> {
+        self.host.as_ref()
     }
 
     /// This authenticator with these verified-token cache settings.
@@ -267,7 +282,9 @@ impl Authenticator {
                 alg: alg.to_string(),
             });
         }
-        let Some(key) = candidates.find(|key| key.verify_signature(alg, &parsed)) else {
+        let Some(key) =
+            candidates.find(|key| key.verify_signature(alg, &parsed, self.host.as_ref()))
+        else {
             return Err(AuthError::SignatureInvalid {
                 kid: parsed.header.kid.clone(),
                 alg: alg.to_string(),

@@ -797,13 +797,23 @@ pub(super) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         Ok(Status::NotFound as i32)
     })?;
 
-    // No foreign functions are registered with this host.
+    // Envoy's `verify_signature` is the one foreign function (as `foreign_crypto` says).
     linker.func_wrap(
         ENV,
         "proxy_call_foreign_function",
-        |mut c: C<'_>, _n: i32, _nl: i32, _a: i32, _al: i32, _rd: i32, _rs: i32| -> R {
+        |mut c: C<'_>, n: i32, nl: i32, a: i32, al: i32, rd: i32, rs: i32| -> R {
             c.data_mut().calls.push("proxy_call_foreign_function");
-            Ok(Status::NotFound as i32)
+            let (Some(name), Some(arguments)) = (read(&mut c, n, nl)?, read(&mut c, a, al)?) else {
+                return Ok(Status::BadArgument as i32);
+            };
+            if name != b"verify_signature" {
+                return Ok(Status::NotFound as i32);
+            }
+            c.data_mut().foreign_calls += 1;
+            match super::foreign::verify_signature(c.data().foreign_crypto, &arguments) {
+                Ok(answer) => give(&mut c, &answer, rd, rs),
+                Err(status) => Ok(status as i32),
+            }
         },
     )?;
 

@@ -7,7 +7,11 @@
 //! module needs and this host lacks fails instantiation, and so the test.
 
 mod abi;
+mod foreign;
 mod wasi;
+
+#[allow(unused_imports)] // not every test binary calls the function directly
+pub use foreign::{verify_signature, ForeignCrypto};
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -202,6 +206,8 @@ pub struct HostState {
     pub effective_context: u32,
     /// The status `proxy_get_status` reports (set by HTTP call responses).
     pub call_status: (u32, String),
+    /// How `verify_signature` (Envoy's native signature check) answers.
+    pub foreign_crypto: ForeignCrypto,
 
     // Outputs.
     pub logs: Vec<(i32, String)>,
@@ -217,6 +223,8 @@ pub struct HostState {
     pub next_call_token: u32,
     pub done_called: bool,
     pub exit_code: Option<i32>,
+    /// `verify_signature` calls made.
+    pub foreign_calls: u32,
     /// Every host function the module called, in order (for lifecycle assertions).
     pub calls: Vec<&'static str>,
 }
