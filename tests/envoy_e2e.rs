@@ -285,6 +285,68 @@ fn real_envoy_allows_rejects_and_forbids_as_the_policy_says() {
     );
 }
 
+/// Envoy's own crypto verifies RS* and ES* signatures (the `verify_signature` foreign
+/// function), after the module checked it with known answers; forgeries are still refused.
+#[test]
+fn signatures_are_verified_by_envoys_native_crypto() {
+    let Some((_upstream, envoy)) = demo_behind_envoy("native-crypto", |_| {}) else {
+        return;
+    };
+    let log = envoy.process.log_text();
+    assert!(
+        log.contains(
+            "signatures verified by the host's native crypto: RS256, RS384, RS512, ES256, \
+             ES384, ES512; in wasm: PS256"
+        ),
+        "{log}"
+    );
+    for alg in ["RS256", "ES256", "ES512"] {
+        assert_eq!(
+            stat(envoy.admin, &format!("meshguard.signatures.host.{alg}")),
+            1
+        );
+    }
+    let now = now();
+    let web = sa_token(web_claims(now));
+    let bob = bob_token(now);
+    let port = envoy.port;
+    let ok = request(port, "POST", "/orders", &[("authorization", &bearer(&web))]).unwrap();
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let ok = request(
+        port,
+        "GET",
+        "/orders/42/items",
+        &[("authorization", &bearer(&bob))],
+    )
+    .unwrap();
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    // The same signatures over a changed payload: refused by Envoy's crypto.
+    for token in [&web, &bob] {
+        let mut claims: Value = serde_json::from_slice(
+            &base64::Engine::decode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                token.split('.').nth(1).unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        claims["sub"] = "system:serviceaccount:kube-system:admin".into();
+        claims["email"] = "admin@example.com".into();
+        let forged = common::tamper(token, claims);
+        let refused = request(
+            port,
+            "GET",
+            "/orders/42/items",
+            &[("authorization", &bearer(&forged))],
+        )
+        .unwrap();
+        assert_eq!(refused.status, 401, "{}", refused.body);
+        assert_eq!(refused.json()["reason"], "signature_invalid");
+    }
+    assert_eq!(stat(envoy.admin, "meshguard.signatures.host"), 4);
+    assert_eq!(stat(envoy.admin, "meshguard.signatures.host_failed"), 0);
+}
+
 #[test]
 fn dry_run_lets_denied_requests_through_and_says_so() {
     let Some((_upstream, envoy)) = demo_behind_envoy("dry-run", |config| {
