@@ -267,6 +267,43 @@ fn a_lying_host_is_not_trusted_and_forgeries_are_still_refused() {
 }
 
 #[test]
+fn host_crypto_can_be_turned_off_by_configuration() {
+    let mut config = demo_plugin_config();
+    config["authentication"]["hostCrypto"] = false.into();
+    let mut host = Host::new();
+    host.set_time(NOW);
+    assert!(host.start(&config.to_string()), "{:?}", host.state().logs);
+    assert!(host
+        .state()
+        .logs
+        .iter()
+        .any(|(_, m)| m.contains("hostCrypto is false")));
+    let token = sa_token(sa("frontend", "web"));
+    let allowed = host.request(
+        "POST",
+        "/orders",
+        &[("authorization", &format!("Bearer {token}"))],
+    );
+    assert_eq!(allowed.status(), 200);
+    assert_eq!(
+        host.state().foreign_calls,
+        0,
+        "not even the known-answer check"
+    );
+    assert_eq!(gauge(&host, "meshguard.signatures.host.RS256"), Some(0));
+    // Turned on again by a new configuration: checked, then used.
+    assert!(host.configure(&demo_plugin_config().to_string()));
+    assert_eq!(gauge(&host, "meshguard.signatures.host.RS256"), Some(1));
+    let other = sa_token(sa("frontend", "web2"));
+    host.request(
+        "POST",
+        "/orders",
+        &[("authorization", &format!("Bearer {other}"))],
+    );
+    assert_eq!(host.state().foreign_calls, 13);
+}
+
+#[test]
 fn without_the_function_everything_is_verified_in_wasm() {
     for mode in [ForeignCrypto::Absent, ForeignCrypto::Fails] {
         let mut host = started(mode);

@@ -109,7 +109,10 @@ impl AuthenticationConfig {
             issuers.push(entry.compile(&entry_path, skew)?);
         }
         let cache = token_cache(self.token_cache.as_ref(), path)?;
-        Ok(Authenticator::new(issuers, sources, max_token_bytes).with_cache(cache))
+        let mut authenticator =
+            Authenticator::new(issuers, sources, max_token_bytes).with_cache(cache);
+        authenticator.allow_host(self.host_crypto.unwrap_or(true));
+        Ok(authenticator)
     }
 }
 

@@ -330,6 +330,11 @@ pub struct AuthenticationConfig {
     /// The verified-token cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_cache: Option<TokenCacheConfig>,
+    /// Whether RS* and ES* signatures may be verified by the proxy's native crypto (Envoy's
+    /// `verify_signature`) once it passes the known-answer check. Default true; false verifies
+    /// every signature in wasm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_crypto: Option<bool>,
 }
 
 /// `authentication.tokenCache`: how verified tokens are reused.

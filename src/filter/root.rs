@@ -262,8 +262,20 @@ impl RootContext for Root {
             .and_then(|config| config.engine().map_err(|e| e.to_string()));
         match compiled {
             Ok(mut engine) => {
-                let probe = self.host_crypto(&mut self.metrics.borrow_mut());
-                engine.authenticator.set_host(probe.verifier.clone());
+                if engine.authenticator.host_allowed() {
+                    let probe = self.host_crypto(&mut self.metrics.borrow_mut());
+                    engine.authenticator.set_host(probe.verifier.clone());
+                } else {
+                    let mut metrics = self.metrics.borrow_mut();
+                    for alg in host::CANDIDATES {
+                        metrics.set(&format!("meshguard.signatures.host.{alg}"), 0);
+                    }
+                    log(
+                        LogLevel::Info,
+                        "meshguard: authentication.hostCrypto is false: every signature is \
+                         verified in wasm",
+                    );
+                }
                 for warning in &engine.warnings {
                     log(LogLevel::Warn, &format!("meshguard: bundle: {warning}"));
                 }

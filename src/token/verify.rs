@@ -77,6 +77,8 @@ pub struct Authenticator {
     cache: CacheSettings,
     /// The proxy's native signature verification, when the host offers it.
     host: Option<HostVerifier>,
+    /// Whether the configuration lets the host verify signatures at all.
+    host_allowed: bool,
 }
 
 impl Authenticator {
@@ -93,13 +95,28 @@ impl Authenticator {
             max_token_bytes,
             cache: CacheSettings::default(),
             host: None,
+            host_allowed: true,
         }
+    }
+
+    /// Lets the host's native crypto verify signatures (the default), or not
+    /// (`authentication.hostCrypto: false`): [`Authenticator::set_host`] is then ignored.
+    pub fn allow_host(&mut self, allowed: bool) {
+        self.host_allowed = allowed;
+        if !allowed {
+            self.host = None;
+        }
+    }
+
+    /// Whether the configuration lets the host verify signatures.
+    pub fn host_allowed(&self) -> bool {
+        self.host_allowed
     }
 
     /// Verifies the algorithms `host` covers with the host's native crypto from now on
     /// (`None`: everything in wasm).
     pub fn set_host(&mut self, host: Option<HostVerifier>) {
-        self.host = host;
+        self.host = host.filter(|_| self.host_allowed);
     }
 
     /// The host's verifier in use, if any.
