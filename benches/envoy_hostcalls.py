@@ -34,6 +34,9 @@ CALLS = {
     "remove_header": "(drop (call $remove (i32.const 0) (i32.const 340) (i32.const 13)))",
     "add_header": "(drop (call $add (i32.const 0) (i32.const 340) (i32.const 13) (i32.const 320) (i32.const 5)))",
     "replace_header": "(drop (call $replace (i32.const 0) (i32.const 340) (i32.const 13) (i32.const 320) (i32.const 5)))",
+    # The whole request header map in one call: what an allowed request's rewrite would send
+    # (the four pseudo-headers, two of the client's, eight identity headers, the decision).
+    "set_header_map_pairs": "(drop (call $setpairs (i32.const 0) (i32.const 1024) (i32.const %d)))",
     "body": "",
 }
 
@@ -48,12 +51,14 @@ MODULE = """(module
   (import "env" "proxy_remove_header_map_value" (func $remove (param i32 i32 i32) (result i32)))
   (import "env" "proxy_add_header_map_value" (func $add (param i32 i32 i32 i32 i32) (result i32)))
   (import "env" "proxy_replace_header_map_value" (func $replace (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_set_header_map_pairs" (func $setpairs (param i32 i32 i32) (result i32)))
   (memory (export "memory") 2)
   (data (i32.const 200) "x-nope!")
   (data (i32.const 300) "meshguard_decision")
   (data (i32.const 320) "allow")
   (data (i32.const 340) "x-remote-user")
   (data (i32.const 400) "meshguard.m")
+  (data (i32.const 1024) "%s")
   (global $heap (mut i32) (i32.const 4096))
   (global $mid (mut i32) (i32.const 0))
   (func (export "proxy_abi_version_0_2_1"))
@@ -82,6 +87,34 @@ MODULE = """(module
   (func (export "proxy_on_delete") (param i32))
 )"""
 
+REWRITTEN = [
+    (":method", "GET"), (":path", "/orders/42"), (":authority", "127.0.0.1"), (":scheme", "http"),
+    ("user-agent", "wrk"), ("accept", "*/*"),
+    ("x-remote-user", "system:serviceaccount:frontend:web"),
+    ("x-remote-group", "system:serviceaccounts"), ("x-remote-group", "system:serviceaccounts:frontend"),
+    ("x-remote-group", "system:authenticated"),
+    ("x-remote-extra-authentication.kubernetes.io%2fcredential-id", "JTI=e2e-web"),
+    ("x-remote-extra-authentication.kubernetes.io%2fpod-name", "web-5c8d"),
+    ("x-remote-extra-authentication.kubernetes.io%2fpod-uid", "pod-web"),
+    ("x-meshguard-decision", "allow"),
+]
+
+
+def serialized_pairs(pairs):
+    """The proxy-wasm header map serialisation: count, the (name, value) lengths, then each
+    name and value followed by a NUL."""
+    out = len(pairs).to_bytes(4, "little")
+    for name, value in pairs:
+        out += len(name).to_bytes(4, "little") + len(value).to_bytes(4, "little")
+    for name, value in pairs:
+        out += name.encode() + b"\0" + value.encode() + b"\0"
+    return out
+
+
+def wat_bytes(data):
+    return "".join(f"\\{b:02x}" for b in data)
+
+
 BODY_EXPORT = '(func (export "proxy_on_response_body") (param i32 i32 i32) (result i32) (i32.const 0))'
 
 
@@ -89,21 +122,31 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=4, help="length of each run (1..60)")
     parser.add_argument("--rounds", type=int, default=2, help="runs per variant (1..5)")
+    parser.add_argument("--calls", default=",".join(CALLS),
+                        help="which calls to measure, comma-separated ('none' always runs)")
     args = parser.parse_args()
+    chosen = {"none"} | set(args.calls.split(","))
+    unknown = chosen - set(CALLS)
+    if unknown:
+        raise SystemExit(f"--calls: unknown {', '.join(sorted(unknown))}")
+    pairs = serialized_pairs(REWRITTEN)
+    calls = {name: call % len(pairs) if "%d" in call else call
+             for name, call in CALLS.items() if name in chosen}
     if not (1 <= args.seconds <= 60 and 1 <= args.rounds <= 5):
         raise SystemExit("--seconds must be 1..60 and --rounds 1..5")
     for tool in ("wrk", "wasm-as"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is not installed (Debian: apt-get install wrk binaryen)")
     envoy = load.prerequisites()
-    cpu = {name: [] for name in CALLS}
+    cpu = {name: [] for name in calls}
     with tempfile.TemporaryDirectory(prefix="meshguard-hostcalls-") as tmp:
         work = Path(tmp)
         tokens = work / "tokens.txt"
         tokens.write_text("none\n")
         for _ in range(args.rounds):
-            for name, call in CALLS.items():
-                text = MODULE % ("\n    ".join([call] * N), BODY_EXPORT if name == "body" else "")
+            for name, call in calls.items():
+                text = MODULE % (wat_bytes(pairs), "\n    ".join([call] * N),
+                                 BODY_EXPORT if name == "body" else "")
                 (work / f"{name}.wat").write_text(text)
                 wasm = work / f"{name}.wasm"
                 subprocess.run(["wasm-as", str(work / f"{name}.wat"), "-o", str(wasm)], check=True)

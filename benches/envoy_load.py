@@ -16,7 +16,13 @@ policy expressed both ways, it measures:
   bypass       meshguard, a bypass path (/livez): the cost of a wasm filter that reads the
                headers and records a decision, without a token or RBAC
   warm         meshguard, the same token on every request (verified-token cache hit)
-  miss         meshguard, a distinct token per request (every request verifies a signature)
+  miss         meshguard, a distinct token per request (every request verifies a signature):
+               RS256 and ES256 by Envoy's own crypto (the verify_signature foreign function)
+  miss-wasm    the same with `authentication.hostCrypto: false`: every signature in wasm (ring),
+               as on a host without the foreign function
+
+--miss-connections adds runs at more connections (e.g. 32) for none and the miss variants only:
+the many-connections miss run, where verification cost decides throughput.
 
 Each run is bounded by --seconds (after a 1 s warm-up). With --rounds N every variant runs N
 times, the variants taking turns (all their Envoys up at once), and the table gives medians: on a
@@ -299,7 +305,9 @@ def main():
     parser.add_argument("--algorithms", default="RS256,ES256",
                         help="comma-separated, of RS256, ES256, EdDSA, HS256")
     parser.add_argument("--json", help="write the figures here")
-    parser.add_argument("--variants", default="none,wasm-noop,bypass,native,native-miss,warm,miss",
+    parser.add_argument("--miss-connections", default="",
+                        help="more connection counts, for none and the miss variants only")
+    parser.add_argument("--variants", default="none,wasm-noop,bypass,native,native-miss,warm,miss,miss-wasm",
                         help="which variants to run, comma-separated ('none' always runs: it is the base)")
     parser.add_argument("--wasm", help="measure this filter instead of building the release .wasm")
     parser.add_argument("--rounds", type=int, default=1,
@@ -325,33 +333,40 @@ def main():
                                stdout=subprocess.PIPE, cwd=ROOT).stdout.strip()
         wasm = ROOT / built
     connections = [int(c) for c in args.connections.split(",")]
+    miss_connections = [int(c) for c in args.miss_connections.split(",") if c]
+    miss_variants = {"none", "native-miss", "miss", "miss-wasm"}
     now = int(time.time())
     results = []
     with tempfile.TemporaryDirectory(prefix="meshguard-load-") as tmp:
         work = Path(tmp)
         for alg in args.algorithms.split(","):
-            # Distinct tokens: one slice per (miss variant, connection count), each enough for
-            # that variant's rate (native verifies far faster than wasm), so no token is ever
-            # sent twice; the table says if a run ran out.
-            rates = {"native-miss": 8000,
-                     "miss": {"RS256": 3500, "ES256": 2000, "EdDSA": 6000, "HS256": 12000}[alg]}
-            rates = {v: r for v, r in rates.items() if v in chosen}
-            need = [(v, c, r) for v in rates for c in connections for r in range(args.rounds)]
-            count = 1 + sum(args.seconds * rates[v] for v, _, _ in need)
+            # Distinct tokens: one slice per (connection count, round), enough for the fastest
+            # miss variant's rate. Every variant has its own Envoy (its own caches), so the miss
+            # variants share the slices and no Envoy ever sees a token twice; the table says if
+            # a run ran out.
+            rates = {"native-miss": 10000, "miss": 10000,
+                     "miss-wasm": {"RS256": 3500, "ES256": 2000, "EdDSA": 6000, "HS256": 12000}[alg]}
+            rate = max([r for v, r in rates.items() if v in chosen], default=0)
+            need = [(c, r) for c in connections + miss_connections for r in range(args.rounds)]
+            count = 1 + len(need) * args.seconds * rate
             print(f"minting {count} {alg} tokens ...", file=sys.stderr)
             tokens = mint_tokens(alg, count, now)
             one = work / f"{alg}-one.txt"
             one.write_text(tokens[0] + "\n")
-            slices, start = {}, 1
-            for v, c, r in need:
-                size = args.seconds * rates[v]
-                slices[(v, c, r)] = (work / f"{alg}-{v}-{c}-{r}.txt", size)
-                slices[(v, c, r)][0].write_text("\n".join(tokens[start:start + size]) + "\n")
+            size, start, shared = args.seconds * rate, 1, {}
+            for c, r in need:
+                shared[(c, r)] = (work / f"{alg}-{c}-{r}.txt", size)
+                shared[(c, r)][0].write_text("\n".join(tokens[start:start + size]) + "\n")
                 start += size
+            slices = {(v, c, r): shared[(c, r)] for v in rates for c, r in need}
 
             guard = meshguard_filter(wasm, meshguard_config(alg))
+            in_wasm = json.loads(meshguard_config(alg))
+            in_wasm["authentication"]["hostCrypto"] = False
+            guard_wasm = meshguard_filter(wasm, json.dumps(in_wasm, separators=(",", ":")))
             variants = [("native", native_filters(alg), False), ("native-miss", native_filters(alg), True),
-                        ("warm", [guard], False), ("miss", [guard], True)]
+                        ("warm", [guard], False), ("miss", [guard], True),
+                        ("miss-wasm", [guard_wasm], True)]
             # Each algorithm's variants are compared with a no-filter run of their own batch.
             variants.insert(0, ("none", [], False))
             if not results:
@@ -369,12 +384,13 @@ def main():
             try:
                 for name, filters, _ in variants:
                     proxies[name] = Envoy(envoy, work, filters)
-                for c in connections:
-                    runs = {name: [] for name, _, _ in variants}
-                    for name, _, _ in variants:
+                for c in connections + miss_connections:
+                    batch = [v for v in variants if c in connections or v[0] in miss_variants]
+                    runs = {name: [] for name, _, _ in batch}
+                    for name, _, _ in batch:
                         wrk(proxies[name].port, one, c, 1, work, paths[name])  # warm-up: JIT, connections, cache
                     for r in range(args.rounds):
-                        for name, _, miss in variants:
+                        for name, _, miss in batch:
                             proxy = proxies[name]
                             tokens_file, size = slices[(name, c, r)] if miss else (one, 1)
                             cpu = proxy.cpu_seconds()
@@ -383,13 +399,13 @@ def main():
                             figures["reused_tokens"] = miss and figures["requests"] > size
                             runs[name].append(figures)
                             print(json.dumps({"variant": name, "alg": alg, "round": r, **figures}), file=sys.stderr)
-                    for name, _, _ in variants:
+                    for name, _, _ in batch:
                         results.append(median_of(runs[name]) | {
                             "variant": name, "connections": c, "rounds": args.rounds, "batch": alg,
                             "alg": "-" if name in ("bypass", "wasm-noop") else alg})
-                for name in ("warm", "miss"):
+                for name in ("warm", "miss", "miss-wasm"):
                     if name in proxies:
-                        stats = proxies[name].stats("meshguard.tokens")
+                        stats = proxies[name].stats("meshguard.tokens") + proxies[name].stats("meshguard.signatures")
                         print(f"  {name} {alg}: " + " ".join(stats.split()), file=sys.stderr)
             finally:
                 for proxy in proxies.values():

@@ -260,9 +260,9 @@ pub(crate) fn decide(
         metrics.add_hot(Hot::TokensLocalHit, lookups.local);
         metrics.add_hot(Hot::TokensSharedHit, lookups.shared);
         metrics.add_hot(Hot::TokensVerified, lookups.verified);
-        // Counted whatever the outcome: a forged signature the host refused is a
-        // verification too.
-        if let Some(host) = engine.authenticator.host() {
+        // Counted whatever the outcome (a forged signature the host refused is a verification
+        // too), and only when a token missed the caches.
+        if let Some(host) = engine.authenticator.host().filter(|_| lookups.missed > 0) {
             let (verified, failed) = host.counts().take();
             metrics.add("meshguard.signatures.host", verified);
             metrics.add("meshguard.signatures.host_failed", failed);

@@ -27,6 +27,8 @@ pub(crate) struct Lookups {
     pub(crate) shared: u64,
     /// Verified in full (and kept).
     pub(crate) verified: u64,
+    /// Found in neither cache: verified in full, or refused.
+    pub(crate) missed: u64,
 }
 
 pub(crate) struct SharedTokens {
@@ -86,10 +88,13 @@ impl TokenStore for SharedTokens {
             self.lookups.local += 1;
             return Some(found);
         }
-        let shared = self.shared_get(token)?;
-        if shared.keep_until(now, self.local.limits().max_age) <= now {
+        let Some(shared) = self
+            .shared_get(token)
+            .filter(|shared| shared.keep_until(now, self.local.limits().max_age) > now)
+        else {
+            self.lookups.missed += 1;
             return None;
-        }
+        };
         let shared = Arc::new(shared);
         self.local.put(token, Arc::clone(&shared), now);
         self.lookups.shared += 1;
