@@ -84,9 +84,18 @@ fn operators(tokens: &[(&str, String)]) {
             println!("wasm_operators/{alg}/{name}: {n}");
         }
     }
-    for (alg, token) in tokens.iter().filter(|(alg, _)| ["RS256", "ES256"].contains(alg)) {
+    for (alg, token) in tokens
+        .iter()
+        .filter(|(alg, _)| ["RS256", "ES256"].contains(alg))
+    {
         let bearer = format!("Bearer {token}");
-        let n = count_with(&miss, "/orders/42", Some(&bearer), 403, ForeignCrypto::Envoy);
+        let n = count_with(
+            &miss,
+            "/orders/42",
+            Some(&bearer),
+            403,
+            ForeignCrypto::Envoy,
+        );
         println!("wasm_operators/{alg}/miss-host: {n}");
     }
     // The same miss with the IdP's rules and mappings as CEL (the documentation's shapes):
