@@ -310,36 +310,22 @@ fn signatures_are_verified_by_envoys_native_crypto() {
     let web = sa_token(web_claims(now));
     let bob = bob_token(now);
     let port = envoy.port;
-    let ok = request(port, "POST", "/orders", &[("authorization", &bearer(&web))]).unwrap();
-    assert_eq!(ok.status, 200, "{}", ok.body);
-    let ok = request(
-        port,
-        "GET",
-        "/orders/42/items",
-        &[("authorization", &bearer(&bob))],
-    )
-    .unwrap();
-    assert_eq!(ok.status, 200, "{}", ok.body);
-    // The same signatures over a changed payload: refused by Envoy's crypto.
-    for token in [&web, &bob] {
+    for (method, path, token) in [("POST", "/orders", &web), ("GET", "/orders/42/items", &bob)] {
+        let call = |token: &str| {
+            request(port, method, path, &[("authorization", &bearer(token))]).unwrap()
+        };
+        let ok = call(token);
+        assert_eq!(ok.status, 200, "{}", ok.body);
+        // The same signature over a changed payload: refused by Envoy's crypto.
+        let payload = token.split('.').nth(1).unwrap();
         let mut claims: Value = serde_json::from_slice(
-            &base64::Engine::decode(
-                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-                token.split('.').nth(1).unwrap(),
-            )
-            .unwrap(),
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+                .unwrap(),
         )
         .unwrap();
         claims["sub"] = "system:serviceaccount:kube-system:admin".into();
         claims["email"] = "admin@example.com".into();
-        let forged = common::tamper(token, claims);
-        let refused = request(
-            port,
-            "GET",
-            "/orders/42/items",
-            &[("authorization", &bearer(&forged))],
-        )
-        .unwrap();
+        let refused = call(&common::tamper(token, claims));
         assert_eq!(refused.status, 401, "{}", refused.body);
         assert_eq!(refused.json()["reason"], "signature_invalid");
     }

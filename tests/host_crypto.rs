@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::envoy::demo_plugin_config;
-use common::host::{verify_signature, ForeignCrypto, Host};
+use common::host::{verify_signature, Exchange, ForeignCrypto, Host};
 use common::scenarios::{sa, sa_token};
 use common::{authenticator, mint, oidc_claims, standard_config, tamper, NOW};
 use meshguard::token::host::{HostVerifier, Path, Probe, CANDIDATES};
@@ -174,6 +174,23 @@ fn started(mode: ForeignCrypto) -> Host {
     host
 }
 
+/// `POST /orders` with `token`, which the demo policy lets `frontend/web` do.
+fn order(host: &mut Host, token: &str) -> Exchange {
+    host.request(
+        "POST",
+        "/orders",
+        &[("authorization", &format!("Bearer {token}"))],
+    )
+}
+
+fn reason(exchange: &Exchange) -> String {
+    let reply = exchange.local_reply.as_ref().expect("a local reply");
+    reply.json()["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 fn gauge(host: &Host, name: &str) -> Option<i64> {
     host.state()
         .metrics
@@ -200,33 +217,18 @@ fn the_module_uses_the_host_and_says_so() {
     }
     let calls = host.state().foreign_calls;
     let token = sa_token(sa("frontend", "web"));
-    let allowed = host.request(
-        "POST",
-        "/orders",
-        &[("authorization", &format!("Bearer {token}"))],
-    );
+    let allowed = order(&mut host, &token);
     assert_eq!(allowed.status(), 200, "{:?}", allowed.logs);
     assert_eq!(host.state().foreign_calls, calls + 1);
     assert_eq!(host.state().counter("meshguard.signatures.host"), 1);
     // A forged token through the host: 401, as in wasm.
     let forged = tamper(&token, sa("kube-system", "admin"));
-    let refused = host.request(
-        "POST",
-        "/orders",
-        &[("authorization", &format!("Bearer {forged}"))],
-    );
+    let refused = order(&mut host, &forged);
     assert_eq!(refused.status(), 401);
-    assert_eq!(
-        refused.local_reply.as_ref().unwrap().json()["reason"],
-        "signature_invalid"
-    );
+    assert_eq!(reason(&refused), "signature_invalid");
     assert_eq!(host.state().counter("meshguard.signatures.host"), 2);
     // A cached token needs no signature at all.
-    host.request(
-        "POST",
-        "/orders",
-        &[("authorization", &format!("Bearer {token}"))],
-    );
+    order(&mut host, &token);
     assert_eq!(host.state().foreign_calls, calls + 2);
 }
 
@@ -249,16 +251,9 @@ fn a_lying_host_is_not_trusted_and_forgeries_are_still_refused() {
     }
     let calls = host.state().foreign_calls;
     let forged = tamper(&sa_token(sa("frontend", "web")), sa("kube-system", "admin"));
-    let refused = host.request(
-        "POST",
-        "/orders",
-        &[("authorization", &format!("Bearer {forged}"))],
-    );
+    let refused = order(&mut host, &forged);
     assert_eq!(refused.status(), 401);
-    assert_eq!(
-        refused.local_reply.as_ref().unwrap().json()["reason"],
-        "signature_invalid"
-    );
+    assert_eq!(reason(&refused), "signature_invalid");
     assert_eq!(
         host.state().foreign_calls,
         calls,
@@ -279,11 +274,7 @@ fn host_crypto_can_be_turned_off_by_configuration() {
         .iter()
         .any(|(_, m)| m.contains("hostCrypto is false")));
     let token = sa_token(sa("frontend", "web"));
-    let allowed = host.request(
-        "POST",
-        "/orders",
-        &[("authorization", &format!("Bearer {token}"))],
-    );
+    let allowed = order(&mut host, &token);
     assert_eq!(allowed.status(), 200);
     assert_eq!(
         host.state().foreign_calls,
@@ -295,11 +286,7 @@ fn host_crypto_can_be_turned_off_by_configuration() {
     assert!(host.configure(&demo_plugin_config().to_string()));
     assert_eq!(gauge(&host, "meshguard.signatures.host.RS256"), Some(1));
     let other = sa_token(sa("frontend", "web2"));
-    host.request(
-        "POST",
-        "/orders",
-        &[("authorization", &format!("Bearer {other}"))],
-    );
+    order(&mut host, &other);
     assert_eq!(host.state().foreign_calls, 13);
 }
 
@@ -317,11 +304,7 @@ fn without_the_function_everything_is_verified_in_wasm() {
         );
         let calls = host.state().foreign_calls;
         let token = sa_token(sa("frontend", "web"));
-        let allowed = host.request(
-            "POST",
-            "/orders",
-            &[("authorization", &format!("Bearer {token}"))],
-        );
+        let allowed = order(&mut host, &token);
         assert_eq!(allowed.status(), 200, "{mode:?}");
         assert_eq!(host.state().foreign_calls, calls, "{mode:?}");
     }
