@@ -98,6 +98,30 @@ fn operators(tokens: &[(&str, String)]) {
         );
         println!("wasm_operators/{alg}/miss-host: {n}");
     }
+    // A miss as shipped: the default cache (this worker's and the shared slots: the token is
+    // hashed, looked up in its slot, and its entry written there), the host's crypto, an
+    // allowed service-account token the worker has not seen.
+    {
+        let mut host = start(Host::metered(), &hit, ForeignCrypto::Envoy);
+        let first = format!("Bearer {}", sa_token(sa("frontend", "web")));
+        let other = common::scenarios::with(sa("frontend", "web"), json!({"jti": "web-2"}));
+        let second = format!("Bearer {}", sa_token(other));
+        assert_eq!(
+            host.request("GET", "/orders/42", &[("authorization", &first)])
+                .status(),
+            200
+        );
+        let before = host.operators();
+        assert_eq!(
+            host.request("GET", "/orders/42", &[("authorization", &second)])
+                .status(),
+            200
+        );
+        println!(
+            "wasm_operators/RS256/miss-shipped: {}",
+            host.operators() - before
+        );
+    }
     // The same miss with the IdP's rules and mappings as CEL (the documentation's shapes):
     // what the expressions cost on a cache miss (a hit never runs them).
     let mut cel = miss.clone();

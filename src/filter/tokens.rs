@@ -37,6 +37,10 @@ pub(crate) struct SharedTokens {
     prefix: String,
     slots: u32,
     lookups: Lookups,
+    /// The last token whose slot was computed, with its slot: a miss looks the slot up and
+    /// then fills it, and the token's SHA-256 (~100,000 wasm operators for a service-account
+    /// token) is computed once for both.
+    last_slot: Option<(Box<str>, String, TokenDigest)>,
 }
 
 impl Default for SharedTokens {
@@ -53,6 +57,7 @@ impl SharedTokens {
             prefix: format!("meshguard.tokens|{configuration}|"),
             slots: settings.shared_slots,
             lookups: Lookups::default(),
+            last_slot: None,
         }
     }
 
@@ -63,16 +68,23 @@ impl SharedTokens {
 
     /// The shared slot of `token` and the token's digest; `None` when nothing is shared (the
     /// digest is not computed then).
-    fn slot(&self, token: &str) -> Option<(String, TokenDigest)> {
+    fn slot(&mut self, token: &str) -> Option<(String, TokenDigest)> {
         if self.slots == 0 {
             return None;
         }
+        if let Some((last, slot, digest)) = &self.last_slot {
+            if **last == *token {
+                return Some((slot.clone(), *digest));
+            }
+        }
         let digest = digest(token);
         let number = u32::from_le_bytes([digest[0], digest[1], digest[2], digest[3]]) % self.slots;
-        Some((format!("{}{number}", self.prefix), digest))
+        let slot = format!("{}{number}", self.prefix);
+        self.last_slot = Some((token.into(), slot.clone(), digest));
+        Some((slot, digest))
     }
 
-    fn shared_get(&self, token: &str) -> Option<VerifiedToken> {
+    fn shared_get(&mut self, token: &str) -> Option<VerifiedToken> {
         let (slot, digest) = self.slot(token)?;
         let (Some(bytes), _) = hostcalls::get_shared_data(&slot).ok()? else {
             return None;
