@@ -47,6 +47,7 @@ fn decisions(c: &mut Criterion) {
             target: path,
             headers: &headers,
             workload: &meshguard::request_info::Workload::in_namespace("orders"),
+            tls: None,
         };
         let mut cache = TokenCache::default();
         let warm = engine.decide_with(&request, NOW, &mut cache as &mut dyn TokenStore);

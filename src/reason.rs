@@ -95,6 +95,7 @@ reasons! {
     ClaimValidationFailed => "claim_validation_failed", Deny, 401, "A claim rule or mapping failed, or the identity cannot be forwarded as it is (control characters, white space at either end).";
     TokenRevoked => "token_revoked", Deny, 401, "The bundle revokes the token.";
     IdentityConflict => "identity_conflict", Deny, 401, "The request's tokens name different users.";
+    TlsRequired => "tls_required", Deny, 401, "A token came over a connection without TLS and `authentication.requireTLS` is on: it was not even verified.";
     KeysUnavailable => "keys_unavailable", Deny, 503, "The issuer's keys have not been fetched yet.";
     BundleUnavailable => "bundle_unavailable", Deny, 503, "No policy bundle has loaded yet.";
     ClockUnavailable => "clock_unavailable", Deny, 503, "The proxy's clock could not be read: nothing time-dependent is decided.";

@@ -71,6 +71,7 @@ fn a_warm_allowed_decision_allocates_little() {
         target: "/orders/42",
         headers: &headers,
         workload: &meshguard::request_info::Workload::in_namespace("orders"),
+        tls: None,
     };
     let mut cache = TokenCache::default();
     let first = engine.decide_with(&request, NOW, &mut cache as &mut dyn TokenStore);

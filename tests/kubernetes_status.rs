@@ -36,6 +36,7 @@ fn reply(method: &str, target: &str, token: Option<&str>) -> (u16, Value) {
             target,
             headers: &headers,
             workload: &Workload::default(),
+            tls: None,
         },
         NOW,
     );
@@ -115,54 +116,6 @@ fn kubectl() -> Option<String> {
     }
     eprintln!("\n*** SKIPPED: real kubectl test: no kubectl on the PATH. ***\n");
     None
-}
-
-/// A self-signed certificate for 127.0.0.1 (kubectl sends a bearer token only over TLS).
-fn certificate(dir: &std::path::Path) -> (String, String) {
-    let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
-    let status = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-        ])
-        .args([
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-days",
-            "1",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl makes a test certificate");
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
-    (cert.display().to_string(), key.display().to_string())
-}
-
-fn with_tls(yaml: &str, cert: &str, key: &str) -> String {
-    yaml.replacen(
-        "    filter_chains:\n    - filters:",
-        &format!(
-            "    filter_chains:\n    - transport_socket:\n        name: envoy.transport_sockets.tls\n        \
-             typed_config:\n          \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext\n          \
-             common_tls_context:\n            tls_certificates:\n            - certificate_chain: {{filename: {cert}}}\n              \
-             private_key: {{filename: {key}}}\n      filters:"
-        ),
-        1,
-    )
 }
 
 #[test]

@@ -51,6 +51,7 @@ fn through_core(engine: &meshguard::decision::Engine, scenario: &Scenario) -> Ou
             target: &scenario.path,
             headers: &pairs,
             workload: &meshguard::request_info::Workload::in_namespace(""),
+            tls: None,
         },
         NOW,
     );

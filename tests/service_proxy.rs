@@ -107,6 +107,7 @@ fn the_orders_sidecar_answers_per_service_and_per_grpc_method_in_core_and_wasm()
                 target: path,
                 headers: &pairs,
                 workload: &workload,
+                tls: None,
             },
             NOW,
         );

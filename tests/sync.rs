@@ -163,6 +163,7 @@ fn status_with(sync: &SyncEngine, token: &str) -> u16 {
             target: "/orders",
             headers: &[("authorization", &header)],
             workload: &Workload::in_namespace("orders"),
+            tls: None,
         },
         NOW,
     );

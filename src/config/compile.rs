@@ -112,6 +112,7 @@ impl AuthenticationConfig {
         let mut authenticator =
             Authenticator::new(issuers, sources, max_token_bytes).with_cache(cache);
         authenticator.allow_host(self.host_crypto.unwrap_or(true));
+        authenticator.set_require_tls(self.require_tls.unwrap_or(false));
         Ok(authenticator)
     }
 }

@@ -335,6 +335,14 @@ pub struct AuthenticationConfig {
     /// every signature in wasm.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_crypto: Option<bool>,
+    /// Refuse a token that arrives on a connection without TLS (401 `tls_required`, not
+    /// verified). Default false.
+    #[serde(
+        default,
+        rename = "requireTLS",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub require_tls: Option<bool>,
 }
 
 /// `authentication.tokenCache`: how verified tokens are reused.

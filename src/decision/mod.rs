@@ -51,6 +51,10 @@ pub struct HttpRequest<'a> {
     pub headers: &'a [(&'a str, &'a str)],
     /// The proxy's workload (node metadata), for the service mappings.
     pub workload: &'a Workload,
+    /// Whether the request came over TLS (Envoy's `connection.tls_version`); `None` when
+    /// nobody asked. With `authentication.requireTLS` anything but `Some(true)` refuses a
+    /// token.
+    pub tls: Option<bool>,
 }
 
 /// What the proxy must do.
@@ -530,6 +534,10 @@ impl Engine {
         tokens: &mut dyn TokenStore,
     ) -> Result<Caller, AuthError> {
         let revocations = &policy.revocations;
+        if request.tls != Some(true) {
+            self.authenticator
+                .refuse_plaintext(request.headers, request.target)?;
+        }
         match self.authenticator.authenticate_request_checked(
             request.headers,
             request.target,

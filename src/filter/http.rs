@@ -153,6 +153,15 @@ fn apply(metrics: &RefCell<Metrics>, verdict: &Verdict, filter_state: bool) -> A
     }
 }
 
+/// Whether the downstream connection is TLS: Envoy's `connection.tls_version` attribute names
+/// the version on a TLS connection and is absent on a plaintext one.
+fn connection_has_tls() -> bool {
+    hostcalls::get_property(vec!["connection", "tls_version"])
+        .ok()
+        .flatten()
+        .is_some_and(|version| !version.is_empty())
+}
+
 /// Host time in milliseconds since the Unix epoch; `None` when the host cannot say (or says
 /// a time before 1970): never a made-up time, which would pass expired tokens.
 pub(crate) fn now_ms() -> Option<u64> {
@@ -244,11 +253,14 @@ pub(crate) fn decide(
         );
         return Outcome::Held;
     };
+    // Asked only when the configuration needs it: one host call less on every request.
+    let tls = engine.authenticator.require_tls().then(connection_has_tls);
     let request = HttpRequest {
         method: header(&headers, ":method"),
         target: header(&headers, ":path"),
         headers: &headers,
         workload: &workload,
+        tls,
     };
     let (verdict, lookups) = {
         let mut worker = worker.borrow_mut();

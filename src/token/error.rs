@@ -116,6 +116,9 @@ pub enum AuthError {
         /// The issuer URL.
         issuer: String,
     },
+    /// A token came over a connection without TLS, and the configuration requires TLS for
+    /// tokens (`authentication.requireTLS`): it was not verified.
+    TlsRequired,
     /// Several tokens verified but name different users; the request cannot have one identity.
     IdentityConflict {
         /// The first user.
@@ -147,6 +150,7 @@ impl AuthError {
             AuthError::TokenRevoked { .. } => Reason::TokenRevoked,
             AuthError::KeysUnavailable { .. } => Reason::KeysUnavailable,
             AuthError::IdentityConflict { .. } => Reason::IdentityConflict,
+            AuthError::TlsRequired => Reason::TlsRequired,
         }
     }
 
@@ -179,6 +183,11 @@ impl fmt::Display for AuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AuthError::TokenMissing => write!(f, "no bearer token in the request"),
+            AuthError::TlsRequired => write!(
+                f,
+                "a token came over a connection without TLS; it was not verified \
+                 (authentication.requireTLS)"
+            ),
             AuthError::TokenMalformed { detail } => write!(f, "malformed token: {detail}"),
             AuthError::TokenAmbiguous { detail } => write!(f, "ambiguous token: {detail}"),
             AuthError::TokenTooLarge { size, limit } => {

@@ -79,6 +79,8 @@ pub struct Authenticator {
     host: Option<HostVerifier>,
     /// Whether the configuration lets the host verify signatures at all.
     host_allowed: bool,
+    /// Whether tokens are refused on connections without TLS (`requireTLS`).
+    require_tls: bool,
 }
 
 impl Authenticator {
@@ -96,6 +98,36 @@ impl Authenticator {
             cache: CacheSettings::default(),
             host: None,
             host_allowed: true,
+            require_tls: false,
+        }
+    }
+
+    /// Refuses tokens that come over connections without TLS (`authentication.requireTLS`),
+    /// or not (the default).
+    pub fn set_require_tls(&mut self, require: bool) {
+        self.require_tls = require;
+    }
+
+    /// Whether tokens must come over TLS.
+    pub fn require_tls(&self) -> bool {
+        self.require_tls
+    }
+
+    /// For a request that did not come over TLS: [`AuthError::TlsRequired`] when it carries a
+    /// token (or something a configured source reads as one) and `requireTLS` is on, before
+    /// anything in the token is looked at; `Ok` when it carries none (anonymous access and
+    /// `token_missing` are decided as usual) or TLS is not required.
+    pub fn refuse_plaintext<K, V>(&self, headers: &[(K, V)], path: &str) -> Result<(), AuthError>
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        if !self.require_tls {
+            return Ok(());
+        }
+        match extract(&self.sources, headers, path) {
+            Err(AuthError::TokenMissing) => Ok(()),
+            _ => Err(AuthError::TlsRequired),
         }
     }
 
