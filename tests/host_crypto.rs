@@ -285,6 +285,12 @@ fn host_crypto_can_be_turned_off_by_configuration() {
     // Turned on again by a new configuration: checked, then used.
     assert!(host.configure(&demo_plugin_config().to_string()));
     assert_eq!(gauge(&host, "meshguard.signatures.host.RS256"), Some(1));
+    // Off and on again: the gauges follow every configuration, the check is not repeated.
+    assert!(host.configure(&config.to_string()));
+    assert_eq!(gauge(&host, "meshguard.signatures.host.RS256"), Some(0));
+    assert!(host.configure(&demo_plugin_config().to_string()));
+    assert_eq!(gauge(&host, "meshguard.signatures.host.RS256"), Some(1));
+    assert_eq!(host.state().foreign_calls, 12);
     let other = sa_token(sa("frontend", "web2"));
     order(&mut host, &other);
     assert_eq!(host.state().foreign_calls, 13);

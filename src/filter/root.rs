@@ -92,15 +92,18 @@ impl Root {
 
 impl Root {
     /// The host's native signature verification, checked with known answers the first time
-    /// it is needed; the log says which path each algorithm takes, and the gauges
-    /// `meshguard.signatures.host.<ALG>` say it too (1: the host's crypto).
+    /// it is needed (once per VM). Every configuration that uses it says again which path
+    /// each algorithm takes: in the log, and in the gauges `meshguard.signatures.host.<ALG>`
+    /// (1: the host's crypto).
     fn host_crypto(&self, metrics: &mut Metrics) -> Rc<Probe> {
-        if let Some(probe) = self.host_crypto.borrow().as_ref() {
-            return Rc::clone(probe);
-        }
-        let probe = Rc::new(HostVerifier::probe(std::sync::Arc::new(
-            |arguments: &[u8]| abi::call_foreign_function(host::FUNCTION, arguments),
-        )));
+        let cached = self.host_crypto.borrow().as_ref().map(Rc::clone);
+        let probe = cached.unwrap_or_else(|| {
+            let probe = Rc::new(HostVerifier::probe(std::sync::Arc::new(
+                |arguments: &[u8]| abi::call_foreign_function(host::FUNCTION, arguments),
+            )));
+            *self.host_crypto.borrow_mut() = Some(Rc::clone(&probe));
+            probe
+        });
         let (native, wasm): (Vec<_>, Vec<_>) = probe
             .paths
             .iter()
@@ -142,7 +145,6 @@ impl Root {
                 names(&wasm)
             ),
         );
-        *self.host_crypto.borrow_mut() = Some(Rc::clone(&probe));
         probe
     }
 }
