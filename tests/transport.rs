@@ -34,6 +34,23 @@ struct Row {
     reason: &'static str,
 }
 
+impl Row {
+    fn headers(&self) -> Vec<(&str, &str)> {
+        self.auth
+            .as_deref()
+            .map(|a| ("authorization", a))
+            .into_iter()
+            .collect()
+    }
+}
+
+fn compiled(require_tls: Option<bool>) -> meshguard::decision::Engine {
+    PluginConfig::from_value(config(require_tls))
+        .unwrap()
+        .engine()
+        .unwrap()
+}
+
 fn table() -> Vec<Row> {
     let row = |name, target: String, auth: Option<String>, tls, status, reason| Row {
         name,
@@ -109,29 +126,15 @@ fn table() -> Vec<Row> {
 
 #[test]
 fn tokens_over_plaintext_are_refused_in_the_core() {
-    let engine = PluginConfig::from_value(config(Some(true)))
-        .unwrap()
-        .engine()
-        .unwrap();
+    let engine = compiled(Some(true));
     let workload = Workload::in_namespace("");
-    for Row {
-        name,
-        target,
-        auth,
-        tls,
-        status,
-        reason,
-    } in table()
-    {
-        let headers: Vec<(&str, &str)> = auth
-            .as_deref()
-            .map(|a| ("authorization", a))
-            .into_iter()
-            .collect();
+    for row in table() {
+        let (name, tls, status, reason) = (row.name, row.tls, row.status, row.reason);
+        let headers = row.headers();
         let verdict = engine.decide(
             &HttpRequest {
                 method: "POST",
-                target: &target,
+                target: &row.target,
                 headers: &headers,
                 workload: &workload,
                 tls,
@@ -143,10 +146,7 @@ fn tokens_over_plaintext_are_refused_in_the_core() {
     }
     // Off (the default): plaintext is no reason to refuse.
     for require in [None, Some(false)] {
-        let engine = PluginConfig::from_value(config(require))
-            .unwrap()
-            .engine()
-            .unwrap();
+        let engine = compiled(require);
         let auth = format!("Bearer {}", sa_token(sa("frontend", "web")));
         let verdict = engine.decide(
             &HttpRequest {
@@ -171,15 +171,8 @@ fn the_module_reads_tls_from_the_connection_and_refuses_plaintext_tokens() {
         "{:?}",
         host.state().logs
     );
-    for Row {
-        name,
-        target,
-        auth,
-        tls,
-        status,
-        reason,
-    } in table()
-    {
+    for row in table() {
+        let (name, tls, status, reason) = (row.name, row.tls, row.status, row.reason);
         let path = ["connection".to_owned(), "tls_version".to_owned()];
         match tls {
             Some(true) => {
@@ -192,12 +185,8 @@ fn the_module_reads_tls_from_the_connection_and_refuses_plaintext_tokens() {
                 host.state_mut().properties.remove(path.as_slice());
             }
         }
-        let headers: Vec<(&str, &str)> = auth
-            .as_deref()
-            .map(|a| ("authorization", a))
-            .into_iter()
-            .collect();
-        let exchange = host.request("POST", &target, &headers);
+        let headers = row.headers();
+        let exchange = host.request("POST", &row.target, &headers);
         assert_eq!(exchange.status(), status, "{name}: {:?}", exchange.logs);
         if status != 200 {
             let reply = exchange.local_reply.as_ref().unwrap();
