@@ -534,10 +534,8 @@ impl Engine {
         tokens: &mut dyn TokenStore,
     ) -> Result<Caller, AuthError> {
         let revocations = &policy.revocations;
-        if request.tls != Some(true) {
-            self.authenticator
-                .refuse_plaintext(request.headers, request.target)?;
-        }
+        self.authenticator
+            .refuse_plaintext(request.tls, request.headers, request.target)?;
         match self.authenticator.authenticate_request_checked(
             request.headers,
             request.target,

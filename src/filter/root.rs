@@ -108,14 +108,7 @@ impl Root {
             .paths
             .iter()
             .partition(|(_, path)| *path == Path::Host);
-        for (alg, path) in &probe.paths {
-            if host::CANDIDATES.contains(alg) {
-                metrics.set(
-                    &format!("meshguard.signatures.host.{alg}"),
-                    u64::from(*path == Path::Host),
-                );
-            }
-        }
+        signature_gauges(metrics, probe.verifier.as_ref());
         if probe.forged_accepted {
             log(
                 LogLevel::Critical,
@@ -146,6 +139,17 @@ impl Root {
             ),
         );
         probe
+    }
+}
+
+/// The gauges `meshguard.signatures.host.<ALG>`: 1 for each algorithm `host` verifies.
+fn signature_gauges(metrics: &mut Metrics, host: Option<&HostVerifier>) {
+    for alg in host::CANDIDATES {
+        let native = host.is_some_and(|host| host.covers(alg));
+        metrics.set(
+            &format!("meshguard.signatures.host.{alg}"),
+            u64::from(native),
+        );
     }
 }
 
@@ -268,10 +272,7 @@ impl RootContext for Root {
                     let probe = self.host_crypto(&mut self.metrics.borrow_mut());
                     engine.authenticator.set_host(probe.verifier.clone());
                 } else {
-                    let mut metrics = self.metrics.borrow_mut();
-                    for alg in host::CANDIDATES {
-                        metrics.set(&format!("meshguard.signatures.host.{alg}"), 0);
-                    }
+                    signature_gauges(&mut self.metrics.borrow_mut(), None);
                     log(
                         LogLevel::Info,
                         "meshguard: authentication.hostCrypto is false: every signature is \

@@ -31,6 +31,9 @@ pub const STATUS_NOT_FOUND: u32 = 1;
 /// or the proxy-wasm status of a failed call.
 pub type HostCall = dyn Fn(&[u8]) -> Result<Vec<u8>, u32> + Send + Sync;
 
+/// Why nothing goes to a host without the function.
+const ABSENT: &str = "the host has no verify_signature function";
+
 /// The algorithms the host may verify, in the order they are checked and reported.
 pub const CANDIDATES: [Algorithm; 6] = [
     Algorithm::RS256,
@@ -296,7 +299,7 @@ impl HostVerifier {
         let mut absent = false;
         for (alg, signature) in CANDIDATES.iter().zip(KAT_SIGNATURES) {
             let path = if absent {
-                Path::Wasm("the host has no verify_signature function".into())
+                Path::Wasm(ABSENT.into())
             } else {
                 match kat(&*call, *alg, signature) {
                     Ok(()) => {
@@ -305,7 +308,7 @@ impl HostVerifier {
                     }
                     Err(Kat::Absent) => {
                         absent = true;
-                        Path::Wasm("the host has no verify_signature function".into())
+                        Path::Wasm(ABSENT.into())
                     }
                     Err(Kat::ForgedAccepted) => {
                         forged_accepted = true;

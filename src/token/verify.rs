@@ -113,16 +113,22 @@ impl Authenticator {
         self.require_tls
     }
 
-    /// For a request that did not come over TLS: [`AuthError::TlsRequired`] when it carries a
-    /// token (or something a configured source reads as one) and `requireTLS` is on, before
-    /// anything in the token is looked at; `Ok` when it carries none (anonymous access and
-    /// `token_missing` are decided as usual) or TLS is not required.
-    pub fn refuse_plaintext<K, V>(&self, headers: &[(K, V)], path: &str) -> Result<(), AuthError>
+    /// With `requireTLS`, for a request whose connection is not known to be TLS (`tls` is
+    /// anything but `Some(true)`): [`AuthError::TlsRequired`] when it carries a token (or
+    /// something a configured source reads as one), before anything in the token is looked
+    /// at. `Ok` when it carries none (anonymous access and `token_missing` are decided as
+    /// usual), when the connection is TLS, or when TLS is not required.
+    pub fn refuse_plaintext<K, V>(
+        &self,
+        tls: Option<bool>,
+        headers: &[(K, V)],
+        path: &str,
+    ) -> Result<(), AuthError>
     where
         K: AsRef<str>,
         V: AsRef<str>,
     {
-        if !self.require_tls {
+        if !self.require_tls || tls == Some(true) {
             return Ok(());
         }
         match extract(&self.sources, headers, path) {
