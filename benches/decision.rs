@@ -48,6 +48,7 @@ fn decisions(c: &mut Criterion) {
             headers: &headers,
             workload: &meshguard::request_info::Workload::in_namespace("orders"),
             tls: None,
+            peer: None,
         };
         let mut cache = TokenCache::default();
         let warm = engine.decide_with(&request, NOW, &mut cache as &mut dyn TokenStore);

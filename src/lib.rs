@@ -18,6 +18,7 @@ pub mod config;
 pub mod decision;
 pub mod identity;
 pub mod json;
+pub mod peer;
 pub mod rbac;
 pub mod reason;
 pub mod remote;

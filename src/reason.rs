@@ -95,6 +95,11 @@ reasons! {
     ClaimValidationFailed => "claim_validation_failed", Deny, 401, "A claim rule or mapping failed, or the identity cannot be forwarded as it is (control characters, white space at either end).";
     TokenRevoked => "token_revoked", Deny, 401, "The bundle revokes the token.";
     IdentityConflict => "identity_conflict", Deny, 401, "The request's tokens name different users.";
+    TokenUnknown => "token_unknown", Deny, 401, "An opaque token matches no static or bootstrap token, or a bootstrap token's secret does not match or it is not for authentication.";
+    PeerIdentityInvalid => "peer_identity_invalid", Deny, 401, "The client certificate's URI SAN is not a service-account SPIFFE ID, or its subject cannot be read exactly.";
+    PeerUntrusted => "peer_untrusted", Deny, 401, "The client certificate's SPIFFE ID is in a trust domain that is not configured.";
+    ProxyNotAllowed => "proxy_not_allowed", Deny, 401, "Front-proxy identity headers came from a peer whose certificate is not an allowed front proxy's.";
+    SenderMismatch => "sender_mismatch", Deny, 401, "A service-account token came from another workload than the one it names (`senderConstraint`).";
     TlsRequired => "tls_required", Deny, 401, "A token came over a connection without TLS and `authentication.requireTLS` is on: it was not even verified.";
     KeysUnavailable => "keys_unavailable", Deny, 503, "The issuer's keys have not been fetched yet.";
     BundleUnavailable => "bundle_unavailable", Deny, 503, "No policy bundle has loaded yet.";

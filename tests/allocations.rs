@@ -72,6 +72,7 @@ fn a_warm_allowed_decision_allocates_little() {
         headers: &headers,
         workload: &meshguard::request_info::Workload::in_namespace("orders"),
         tls: None,
+        peer: None,
     };
     let mut cache = TokenCache::default();
     let first = engine.decide_with(&request, NOW, &mut cache as &mut dyn TokenStore);

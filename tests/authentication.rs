@@ -320,7 +320,7 @@ fn request_level_failures_missing_token_and_conflicting_identities() {
     };
     let code = |headers: Vec<(String, String)>| match auth.authenticate_request(&headers, "/", NOW)
     {
-        Ok(a) => a.user.username.clone(),
+        Ok(a) => a.user().username.clone(),
         Err(e) => e.code().to_string(),
     };
     assert_eq!(code(two(&api)), "system:serviceaccount:orders:api");
@@ -346,7 +346,7 @@ fn bound_service_account_token_becomes_the_apiserver_user() {
     let user = auth
         .authenticate_request(&bearer(&token), "/", NOW)
         .unwrap()
-        .user
+        .user()
         .clone();
     let expected: UserInfo = serde_json::from_value::<Value>(json!({}))
         .map(|_| UserInfo {

@@ -145,7 +145,7 @@ proptest! {
             headers.push(("x-http-method-override", "DELETE"));
         }
         let verdict = engine().decide(
-            &HttpRequest { method, target: &target, headers: &headers, workload: &meshguard::request_info::Workload::in_namespace(""), tls: None },
+            &HttpRequest { method, target: &target, headers: &headers, workload: &meshguard::request_info::Workload::in_namespace(""), tls: None, peer: None },
             NOW,
         );
         if let Action::Continue { remove_headers, set_headers, add_headers } = verdict.action {

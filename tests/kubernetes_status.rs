@@ -37,6 +37,7 @@ fn reply(method: &str, target: &str, token: Option<&str>) -> (u16, Value) {
             headers: &headers,
             workload: &Workload::default(),
             tls: None,
+            peer: None,
         },
         NOW,
     );

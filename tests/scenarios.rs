@@ -52,6 +52,7 @@ fn through_core(engine: &meshguard::decision::Engine, scenario: &Scenario) -> Ou
             headers: &pairs,
             workload: &meshguard::request_info::Workload::in_namespace(""),
             tls: None,
+            peer: None,
         },
         NOW,
     );

@@ -108,6 +108,7 @@ fn the_orders_sidecar_answers_per_service_and_per_grpc_method_in_core_and_wasm()
                 headers: &pairs,
                 workload: &workload,
                 tls: None,
+                peer: None,
             },
             NOW,
         );

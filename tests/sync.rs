@@ -164,6 +164,7 @@ fn status_with(sync: &SyncEngine, token: &str) -> u16 {
             headers: &[("authorization", &header)],
             workload: &Workload::in_namespace("orders"),
             tls: None,
+            peer: None,
         },
         NOW,
     );

@@ -156,6 +156,7 @@ fn a_revocation_applies_to_a_cached_token_at_once() {
         headers: &headers,
         workload: &meshguard::request_info::Workload::in_namespace("orders"),
         tls: None,
+        peer: None,
     };
     let first = before.decide_with(&request, NOW, &mut store);
     assert_eq!(first.record.reason, "allowed", "{:?}", first.record);

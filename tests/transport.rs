@@ -138,6 +138,7 @@ fn tokens_over_plaintext_are_refused_in_the_core() {
                 headers: &headers,
                 workload: &workload,
                 tls,
+                peer: None,
             },
             NOW,
         );
@@ -155,6 +156,7 @@ fn tokens_over_plaintext_are_refused_in_the_core() {
                 headers: &[("authorization", &auth)],
                 workload: &workload,
                 tls: Some(false),
+                peer: None,
             },
             NOW,
         );

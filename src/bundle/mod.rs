@@ -30,6 +30,8 @@ use crate::rbac::types::{
     name_order, ClusterRole, ObjectMeta, Role, RoleBinding, RBAC_API_VERSION,
 };
 use crate::rbac::{Authorizer, RbacObjects};
+use crate::token::secret::{BootstrapTokenSpec, StaticTokenSpec};
+use crate::token::SecretTokens;
 
 /// `apiVersion` of bundle documents.
 pub const BUNDLE_API_VERSION: &str = "meshguard.io/v1alpha1";
@@ -88,6 +90,10 @@ pub struct Bundle {
     pub rbac: RbacObjects,
     /// The revocation list.
     pub revocations: Revocations,
+    /// Static tokens (digests only).
+    pub static_tokens: Vec<StaticTokenSpec>,
+    /// Bootstrap tokens (secret digests only).
+    pub bootstrap_tokens: Vec<BootstrapTokenSpec>,
     /// The guardrails written in the bundle, if any.
     pub guardrails: Option<Guardrails>,
     /// `sha256:` and the hex digest of the canonical JSON form (without the revision).
@@ -103,6 +109,8 @@ pub struct Policy {
     pub authorizer: Authorizer,
     /// The revocation list.
     pub revocations: RevocationList,
+    /// Static and bootstrap tokens (shared with the authenticator).
+    pub tokens: Arc<SecretTokens>,
     /// The bundle revision decisions report (shared with every decision record).
     pub revision: Arc<str>,
 }
@@ -131,6 +139,10 @@ struct BundleDocument {
     cluster_role_bindings: Vec<Value>,
     #[serde(default)]
     revocations: Option<Revocations>,
+    #[serde(default)]
+    static_tokens: Vec<StaticTokenSpec>,
+    #[serde(default)]
+    bootstrap_tokens: Vec<BootstrapTokenSpec>,
     #[serde(default)]
     guardrails: Option<Guardrails>,
 }
@@ -162,6 +174,10 @@ struct CanonicalBundle<'a> {
     cluster_role_bindings: &'a [RoleBinding],
     #[serde(skip_serializing_if = "Revocations::is_empty")]
     revocations: &'a Revocations,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    static_tokens: &'a [StaticTokenSpec],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    bootstrap_tokens: &'a [BootstrapTokenSpec],
     #[serde(skip_serializing_if = "Option::is_none")]
     guardrails: Option<&'a Guardrails>,
 }
@@ -171,6 +187,8 @@ struct CanonicalBundle<'a> {
 pub struct BundleBuilder {
     objects: RbacObjects,
     revocations: Revocations,
+    static_tokens: Vec<StaticTokenSpec>,
+    bootstrap_tokens: Vec<BootstrapTokenSpec>,
     guardrails: Option<Guardrails>,
     guardrails_override: Option<Guardrails>,
     /// Sources of content added so far: bundle documents, and objects outside one.
@@ -370,6 +388,8 @@ impl BundleBuilder {
         if let Some(revocations) = document.revocations {
             self.revocations.extend(revocations);
         }
+        self.static_tokens.extend(document.static_tokens);
+        self.bootstrap_tokens.extend(document.bootstrap_tokens);
         if let Some(guardrails) = document.guardrails {
             if self.guardrails.is_some() {
                 self.errors.push(error(
@@ -392,6 +412,8 @@ impl BundleBuilder {
             let alone = BundleBuilder {
                 objects: self.objects.clone(),
                 revocations: self.revocations.clone(),
+                static_tokens: self.static_tokens.clone(),
+                bootstrap_tokens: self.bootstrap_tokens.clone(),
                 guardrails: self.guardrails.clone(),
                 errors: self.errors.clone(),
                 ..BundleBuilder::default()
@@ -468,6 +490,12 @@ impl BundleBuilder {
     /// Validates the whole, resolves aggregation, checks guardrails and stamps the revision.
     pub fn build(mut self) -> Result<Bundle, BundleErrors> {
         self.check_duplicates();
+        if let Err((field, message)) =
+            SecretTokens::compile(&self.static_tokens, &self.bootstrap_tokens)
+        {
+            self.errors
+                .push(error("bundle", BUNDLE_KIND, &field, message));
+        }
         if !self.errors.is_empty() {
             return Err(BundleErrors(self.errors));
         }
@@ -482,6 +510,8 @@ impl BundleBuilder {
         let mut bundle = Bundle {
             rbac: objects,
             revocations,
+            static_tokens: self.static_tokens,
+            bootstrap_tokens: self.bootstrap_tokens,
             guardrails: self.guardrails,
             revision: String::new(),
             warnings: Vec::new(),
@@ -652,6 +682,8 @@ impl Bundle {
             role_bindings: &self.rbac.role_bindings,
             cluster_role_bindings: &self.rbac.cluster_role_bindings,
             revocations: &self.revocations,
+            static_tokens: &self.static_tokens,
+            bootstrap_tokens: &self.bootstrap_tokens,
             guardrails: self.guardrails.as_ref(),
         };
         serde_json::to_string(&canonical).unwrap_or_default()
@@ -671,6 +703,11 @@ impl Bundle {
         Policy {
             authorizer: Authorizer::new(&self.rbac),
             revocations: self.revocations.compile(),
+            // Checked when the bundle was built: an entry that does not compile refused it.
+            tokens: Arc::new(
+                SecretTokens::compile(&self.static_tokens, &self.bootstrap_tokens)
+                    .unwrap_or_default(),
+            ),
             revision: Arc::from(self.revision.as_str()),
         }
     }

@@ -47,12 +47,8 @@ impl AuthenticationConfig {
                 ));
             }
         }
-        if self.jwt.is_empty() {
-            return Err(ConfigError::new(
-                format!("{path}.jwt"),
-                "at least one issuer is required",
-            ));
-        }
+        // At least one authenticator of some kind: checked with the order (`peers`).
+        self.peers(path)?;
         let skew = self
             .clock_skew_seconds
             .unwrap_or(crate::token::verify_defaults::CLOCK_SKEW_SECONDS);
@@ -113,6 +109,10 @@ impl AuthenticationConfig {
             Authenticator::new(issuers, sources, max_token_bytes).with_cache(cache);
         authenticator.allow_host(self.host_crypto.unwrap_or(true));
         authenticator.set_require_tls(self.require_tls.unwrap_or(false));
+        let secrets =
+            crate::token::SecretTokens::compile(&self.static_tokens, &self.bootstrap_tokens)
+                .map_err(|(field, message)| ConfigError::new(format!("{path}.{field}"), message))?;
+        authenticator.set_secrets(secrets);
         Ok(authenticator)
     }
 }

@@ -367,6 +367,7 @@ impl PluginConfig {
             .collect();
         let forwarding = forwarding(self.forwarding.as_ref())?;
         let config_warnings = self.warnings(&forwarding);
+        let policy = bundle.map(|b| Arc::new(b.compile()));
         let mut remote_keys = Vec::new();
         for (i, jwt) in self.authentication.jwt.iter().enumerate() {
             if let Some(config) = &jwt.remote_keys {
@@ -374,13 +375,19 @@ impl PluginConfig {
                 remote_keys.push((i, super::remote::remote_keys(&path, config, &jwt.issuer)?));
             }
         }
+        let peers = self.authentication.peers("authentication")?;
+        let mut authenticator = authenticator;
+        if let Some(policy) = &policy {
+            authenticator.set_bundle_secrets(Arc::clone(&policy.tokens));
+        }
         Ok(Engine {
+            peers,
             remote_keys,
             warnings,
             config_warnings,
             authenticator,
             mapper,
-            policy: bundle.map(|b| Arc::new(b.compile())),
+            policy,
             bundle_source,
             mode: match self.mode.unwrap_or_default() {
                 super::schema::Mode::Enforce => crate::decision::Mode::Enforce,

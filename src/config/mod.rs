@@ -11,6 +11,7 @@ mod apiserver;
 mod compile;
 mod engine;
 mod error;
+mod peers;
 mod remote;
 pub mod schema;
 

@@ -317,7 +317,34 @@ pub struct AuthenticationConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     /// Trusted JWT issuers.
+    #[serde(default)]
     pub jwt: Vec<JwtAuthenticator>,
+    /// The authenticators tried, in order (`frontProxy`, `x509`, `spiffe`, `token`); the
+    /// first that authenticates a request wins. Default: the apiserver's order, of those
+    /// configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<Vec<crate::peer::Method>>,
+    /// SPIFFE peers: a validated client certificate's URI SAN `spiffe://TD/ns/NS/sa/SA` is
+    /// the service account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spiffe: Option<SpiffeConfig>,
+    /// x509 client certificates: a validated certificate's subject CN is the user, each O a
+    /// group (`{}` turns it on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x509: Option<X509Config>,
+    /// An authenticating front proxy's identity headers, believed from allowed peers only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub front_proxy: Option<FrontProxyConfig>,
+    /// A service-account token must come from the workload it names: the peer's SPIFFE ID
+    /// (needs `spiffe`). Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_constraint: Option<bool>,
+    /// Static tokens, as SHA-256 digests (the apiserver's token file).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub static_tokens: Vec<crate::token::secret::StaticTokenSpec>,
+    /// Bootstrap tokens, their secrets as SHA-256 digests.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bootstrap_tokens: Vec<crate::token::secret::BootstrapTokenSpec>,
     /// Where tokens are looked for, in order. Default: `Authorization: Bearer`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_sources: Option<Vec<TokenSource>>,
@@ -343,6 +370,40 @@ pub struct AuthenticationConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub require_tls: Option<bool>,
+}
+
+/// `authentication.spiffe`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SpiffeConfig {
+    /// Trust domains whose identities are believed (Istio's `trustDomain` and its
+    /// `trustDomainAliases`).
+    pub trust_domains: Vec<String>,
+}
+
+/// `authentication.x509`: no settings; the listener's `validation_context` is the trust.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct X509Config {}
+
+/// `authentication.frontProxy`: the apiserver's `--requestheader-*` flags.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FrontProxyConfig {
+    /// Common names a front proxy's client certificate may have. Required.
+    pub allowed_names: Vec<String>,
+    /// Username headers, first with a value wins. Default `X-Remote-User`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username_headers: Option<Vec<String>>,
+    /// Uid headers. Default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid_headers: Option<Vec<String>>,
+    /// Group headers. Default `X-Remote-Group`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_headers: Option<Vec<String>>,
+    /// Extra header prefixes. Default `X-Remote-Extra-`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_header_prefixes: Option<Vec<String>>,
 }
 
 /// `authentication.tokenCache`: how verified tokens are reused.

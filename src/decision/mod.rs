@@ -15,14 +15,15 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::bundle::Policy;
-use crate::identity::UserInfo;
+use crate::identity::{Credential, UserInfo};
+use crate::peer::{Method, PeerAuthentication, PeerCertificate};
 use crate::rbac::{AllowSource, Attributes, Decision};
 pub use crate::reason::{Outcome, Reason};
 use crate::remote::{BundleSource, RemoteKeys};
 use crate::request_info::method;
 use crate::request_info::{params, path, MethodOverride, Protocol, RequestMapper, Workload};
 use crate::token::{
-    AuthError, Authenticator, KeySet, NoCache, TokenSource, TokenStore, VerifiedToken,
+    AuthError, Authenticator, KeySet, NoCache, TokenSource, TokenStore, TokenUser, VerifiedToken,
 };
 
 /// The username and group of unauthenticated requests, when anonymous access is on.
@@ -55,6 +56,9 @@ pub struct HttpRequest<'a> {
     /// nobody asked. With `authentication.requireTLS` anything but `Some(true)` refuses a
     /// token.
     pub tls: Option<bool>,
+    /// The connection's client certificate, when the listener validated one (Envoy's
+    /// `connection.mtls`) and the configured authenticators read it; `None` otherwise.
+    pub peer: Option<PeerCertificate<'a>>,
 }
 
 /// What the proxy must do.
@@ -90,6 +94,10 @@ pub struct DecisionRecord {
     /// The authenticated user, if any.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub user: String,
+    /// What authenticated the user: `jwt`, `spiffe`, `x509`, `frontProxy`, `staticToken`,
+    /// `bootstrapToken` or `anonymous`.
+    #[serde(skip_serializing_if = "Credential::is_none")]
+    pub authenticator: Credential,
     /// The verb.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub verb: String,
@@ -206,8 +214,10 @@ pub struct Verdict {
 /// so a request always sees one consistent snapshot.
 #[derive(Clone, Debug)]
 pub struct Engine {
-    /// Authentication.
+    /// Token authentication.
     pub authenticator: Authenticator,
+    /// Connection-based authenticators, and the order of all of them.
+    pub peers: PeerAuthentication,
     /// Request mapping.
     pub mapper: RequestMapper,
     /// The compiled bundle in force; `None` until a first bundle loads from `bundleSource`.
@@ -255,6 +265,9 @@ impl Engine {
     /// This engine with a newly loaded bundle in force.
     pub fn with_policy(&self, policy: Policy, warnings: Vec<String>) -> Engine {
         let mut engine = self.clone();
+        engine
+            .authenticator
+            .set_bundle_secrets(Arc::clone(&policy.tokens));
         engine.policy = Some(Arc::new(policy));
         engine.warnings = warnings;
         engine
@@ -371,7 +384,7 @@ impl Engine {
                 .forwarded
                 .get_or_init(|| self.forwarding.allowed_headers(user))
                 .clone(),
-            Caller::Anonymous(user) => self.forwarding.allowed_headers(user),
+            Caller::Other(_, user) => self.forwarding.allowed_headers(user),
         };
         let add_headers = match add_headers {
             Ok(headers) => headers,
@@ -384,6 +397,7 @@ impl Engine {
             }
         };
         record.user.clone_from(&user.username);
+        record.authenticator = caller.credential();
 
         let at = Target {
             path: &record.path,
@@ -453,11 +467,9 @@ impl Engine {
 
     /// A 401 (or a 503 while the keys are not there yet) for an authentication failure.
     fn auth_failed(&self, record: DecisionRecord, error: &AuthError, rewrite: Rewrite) -> Verdict {
-        let reply = match error {
+        let reply = match error.reason() {
             // No key set yet: the token may be good; the caller is not at fault.
-            AuthError::KeysUnavailable { .. } => {
-                response::unavailable(error.reason(), &error.to_string())
-            }
+            Reason::KeysUnavailable => response::unavailable(error.reason(), &error.to_string()),
             _ => match self.dialect() {
                 response::Dialect::Kubernetes => {
                     response::kubernetes_unauthorized(&self.realm, error)
@@ -509,11 +521,11 @@ impl Engine {
 
     /// Whether an authentication failure is for want of keys a fetch may bring.
     fn key_wait(&self, error: &AuthError) -> Option<Wait> {
-        let (issuer, unknown_kid) = match error {
-            AuthError::KeysUnavailable { issuer } => (issuer, false),
-            AuthError::KeyNotFound { issuer, .. } => (issuer, true),
-            _ => return None,
-        };
+        let (issuer, unknown_kid) = error.parts().find_map(|part| match part {
+            AuthError::KeysUnavailable { issuer } => Some((issuer, false)),
+            AuthError::KeyNotFound { issuer, .. } => Some((issuer, true)),
+            _ => None,
+        })?;
         let index = self
             .authenticator
             .issuers()
@@ -525,7 +537,11 @@ impl Engine {
         })
     }
 
-    /// Authentication, revocation and anonymous access.
+    /// Authentication, revocation and anonymous access: the configured authenticators in
+    /// order, as the apiserver's union runs them. The first that authenticates the request
+    /// wins, even after another failed (a caller with a good certificate and a bad token is
+    /// the certificate's user, as in the apiserver); when none does, the failures are the
+    /// reason, the first first; when none applied, the request is anonymous if that is on.
     fn authenticate(
         &self,
         request: &HttpRequest<'_>,
@@ -533,6 +549,53 @@ impl Engine {
         now: u64,
         tokens: &mut dyn TokenStore,
     ) -> Result<Caller, AuthError> {
+        let mut errors = Vec::new();
+        for &method in &self.peers.order {
+            let found = match method {
+                Method::Token => self.authenticate_token(request, policy, now, tokens),
+                _ => self
+                    .peers
+                    .try_peer(method, request.peer.as_ref(), request.headers)
+                    .and_then(|found| match found {
+                        Some((credential, user)) => {
+                            // A revoked subject is refused however it authenticates.
+                            policy
+                                .revocations
+                                .check(&user, &Default::default())
+                                .map(|()| Some(Caller::Other(credential, user)))
+                        }
+                        None => Ok(None),
+                    }),
+            };
+            match found {
+                Ok(Some(caller)) => return Ok(caller),
+                Ok(None) => {}
+                Err(error) => errors.push((method.as_str(), error)),
+            }
+        }
+        match errors.len() {
+            0 if self.anonymous => Ok(Caller::Other(
+                Credential::Anonymous,
+                UserInfo {
+                    username: ANONYMOUS_USER.to_owned(),
+                    groups: vec![UNAUTHENTICATED_GROUP.to_owned()],
+                    ..UserInfo::default()
+                },
+            )),
+            0 => Err(AuthError::TokenMissing),
+            1 => Err(errors.remove(0).1),
+            _ => Err(AuthError::Several { errors }),
+        }
+    }
+
+    /// The token authenticators: `Ok(None)` when the request carries no token.
+    fn authenticate_token(
+        &self,
+        request: &HttpRequest<'_>,
+        policy: &Policy,
+        now: u64,
+        tokens: &mut dyn TokenStore,
+    ) -> Result<Option<Caller>, AuthError> {
         let revocations = &policy.revocations;
         self.authenticator
             .refuse_plaintext(request.tls, request.headers, request.target)?;
@@ -543,12 +606,15 @@ impl Engine {
             |user, registered| revocations.check(user, registered),
             tokens,
         ) {
-            Ok(verified) => Ok(Caller::Token(verified)),
-            Err(AuthError::TokenMissing) if self.anonymous => Ok(Caller::Anonymous(UserInfo {
-                username: ANONYMOUS_USER.to_owned(),
-                groups: vec![UNAUTHENTICATED_GROUP.to_owned()],
-                ..UserInfo::default()
-            })),
+            Ok(found) => {
+                self.peers
+                    .check_sender(found.user(), request.peer.as_ref())?;
+                Ok(Some(match found {
+                    TokenUser::Jwt(verified) => Caller::Token(verified),
+                    TokenUser::Secret(credential, user) => Caller::Other(credential, user),
+                }))
+            }
+            Err(AuthError::TokenMissing) => Ok(None),
             Err(error) => Err(error),
         }
     }
@@ -560,9 +626,13 @@ impl Engine {
         let mut rewrite = Rewrite::default();
         let strip = self.forwarding.strip_token;
         let sources = self.authenticator.sources();
+        let proxy = self.peers.front_proxy.as_ref();
         for (name, _) in headers {
             let token_header = strip && sources.iter().any(|source| source.reads_header(name));
-            if token_header || self.forwarding.must_remove(name) {
+            if token_header
+                || self.forwarding.must_remove(name)
+                || proxy.is_some_and(|proxy| proxy.reads(name))
+            {
                 forward::push_lowercase(&mut rewrite.remove_headers, name);
             }
         }
@@ -690,17 +760,25 @@ impl Rewrite {
     }
 }
 
-/// Who is calling: a verified token's user, or the anonymous user.
+/// Who is calling: a verified token's user, or a user another credential (or none, for
+/// anonymous access) established.
 enum Caller {
     Token(Arc<VerifiedToken>),
-    Anonymous(UserInfo),
+    Other(Credential, UserInfo),
 }
 
 impl Caller {
     fn user(&self) -> &UserInfo {
         match self {
             Caller::Token(verified) => &verified.user,
-            Caller::Anonymous(user) => user,
+            Caller::Other(_, user) => user,
+        }
+    }
+
+    fn credential(&self) -> Credential {
+        match self {
+            Caller::Token(_) => Credential::Jwt,
+            Caller::Other(credential, _) => *credential,
         }
     }
 }

@@ -12,6 +12,7 @@ use super::log;
 use super::metrics::{Hot, Metrics};
 use super::worker::{HostPort, Worker};
 use crate::decision::{self, HttpRequest, Mode, Verdict, Wait};
+use crate::peer::{Needs, PeerCertificate};
 use crate::sync::waiting::{Attempt, Hold};
 
 pub(crate) struct Http {
@@ -117,6 +118,10 @@ fn apply(metrics: &RefCell<Metrics>, verdict: &Verdict, filter_state: bool) -> A
         );
         if !record.user.is_empty() {
             let _ = hostcalls::set_property(vec!["meshguard_user"], Some(record.user.as_bytes()));
+            let _ = hostcalls::set_property(
+                vec!["meshguard_authenticator"],
+                Some(record.authenticator.as_str().as_bytes()),
+            );
         }
     }
     match &verdict.action {
@@ -160,6 +165,42 @@ fn connection_has_tls() -> bool {
         .ok()
         .flatten()
         .is_some_and(|version| !version.is_empty())
+}
+
+/// A connection property as text; empty when absent, unreadable or not UTF-8.
+fn connection_property(name: &str) -> String {
+    hostcalls::get_property(vec!["connection", name])
+        .ok()
+        .flatten()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .unwrap_or_default()
+}
+
+/// The connection's validated client certificate, read only as far as the configured
+/// authenticators need it: Envoy's `connection.mtls` (one byte, 1 with a client certificate
+/// the listener validated), then the first URI SAN and the subject.
+fn peer_certificate(needs: Needs) -> Option<(String, String)> {
+    if !needs.certificate {
+        return None;
+    }
+    let mtls = hostcalls::get_property(vec!["connection", "mtls"])
+        .ok()
+        .flatten()
+        .is_some_and(|bytes| bytes.first() == Some(&1));
+    if !mtls {
+        return None;
+    }
+    let uri_san = if needs.uri_san {
+        connection_property("uri_san_peer_certificate")
+    } else {
+        String::new()
+    };
+    let subject = if needs.subject {
+        connection_property("subject_peer_certificate")
+    } else {
+        String::new()
+    };
+    Some((uri_san, subject))
 }
 
 /// Host time in milliseconds since the Unix epoch; `None` when the host cannot say (or says
@@ -255,12 +296,16 @@ pub(crate) fn decide(
     };
     // Asked only when the configuration needs it: one host call less on every request.
     let tls = engine.authenticator.require_tls().then(connection_has_tls);
+    let peer = peer_certificate(engine.peers.needs());
     let request = HttpRequest {
         method: header(&headers, ":method"),
         target: header(&headers, ":path"),
         headers: &headers,
         workload: &workload,
         tls,
+        peer: peer
+            .as_ref()
+            .map(|(uri_san, subject)| PeerCertificate { uri_san, subject }),
     };
     let (verdict, lookups) = {
         let mut worker = worker.borrow_mut();

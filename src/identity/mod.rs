@@ -21,14 +21,59 @@ pub use error::IdentityError;
 pub use expression::{ClaimExpression, Want};
 pub use rules::{ClaimRule, Condition};
 pub use service_account::{
-    service_account_user, ALL_SERVICE_ACCOUNTS, NODE_NAME_KEY, NODE_UID_KEY, POD_NAME_KEY,
-    POD_UID_KEY, SERVICE_ACCOUNT_USERNAME_PREFIX,
+    service_account, service_account_user, ALL_SERVICE_ACCOUNTS, NODE_NAME_KEY, NODE_UID_KEY,
+    POD_NAME_KEY, POD_UID_KEY, SERVICE_ACCOUNT_USERNAME_PREFIX,
 };
 
 /// The group every authenticated user belongs to.
 pub const ALL_AUTHENTICATED: &str = "system:authenticated";
 /// The extra key holding the credential id (`JTI=<jti>`), as the apiserver sets it.
 pub const CREDENTIAL_ID_KEY: &str = "authentication.kubernetes.io/credential-id";
+
+/// Which credential authenticated a request: named in the decision record and the filter
+/// state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Credential {
+    /// Nothing did (a bypass, or a refusal).
+    #[default]
+    None,
+    /// A front proxy's headers.
+    FrontProxy,
+    /// A client certificate's subject.
+    X509,
+    /// A client certificate's SPIFFE ID.
+    Spiffe,
+    /// A verified JWT.
+    Jwt,
+    /// A static token.
+    StaticToken,
+    /// A bootstrap token.
+    BootstrapToken,
+    /// No credential; anonymous access.
+    Anonymous,
+}
+
+impl Credential {
+    /// The name the record and filter state use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Credential::None => "",
+            Credential::FrontProxy => "frontProxy",
+            Credential::X509 => "x509",
+            Credential::Spiffe => "spiffe",
+            Credential::Jwt => "jwt",
+            Credential::StaticToken => "staticToken",
+            Credential::BootstrapToken => "bootstrapToken",
+            Credential::Anonymous => "anonymous",
+        }
+    }
+
+    /// True for [`Credential::None`].
+    pub fn is_none(&self) -> bool {
+        *self == Credential::None
+    }
+}
 
 /// A Kubernetes user: what RBAC subjects are matched against.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -131,6 +131,20 @@ fn bound_token_user(k8s: &Value, claims: &Map<String, Value>) -> Result<UserInfo
     Ok(user)
 }
 
+/// The service account `namespace`/`name` as the apiserver names it, with its two groups
+/// (without `system:authenticated`): for identities that come from elsewhere than a token
+/// (a SPIFFE peer). The caller has checked both are Kubernetes names.
+pub fn service_account(namespace: &str, name: &str) -> UserInfo {
+    UserInfo {
+        username: format!("{SERVICE_ACCOUNT_USERNAME_PREFIX}{namespace}:{name}"),
+        groups: vec![
+            ALL_SERVICE_ACCOUNTS.to_string(),
+            format!("{ALL_SERVICE_ACCOUNTS}:{namespace}"),
+        ],
+        ..UserInfo::default()
+    }
+}
+
 fn base_user(namespace: &str, name: &str, uid: &str) -> Result<UserInfo, IdentityError> {
     // A ':' would let `ns:a` + `b` and `ns` + `a:b` produce the same username.
     if namespace.contains(':') || name.contains(':') {
@@ -140,12 +154,7 @@ fn base_user(namespace: &str, name: &str, uid: &str) -> Result<UserInfo, Identit
         ));
     }
     Ok(UserInfo {
-        username: format!("{SERVICE_ACCOUNT_USERNAME_PREFIX}{namespace}:{name}"),
         uid: uid.to_string(),
-        groups: vec![
-            ALL_SERVICE_ACCOUNTS.to_string(),
-            format!("{ALL_SERVICE_ACCOUNTS}:{namespace}"),
-        ],
-        extra: Default::default(),
+        ..service_account(namespace, name)
     })
 }

@@ -86,6 +86,17 @@ pub fn strict_decode(text: &str) -> Option<Cow<'_, str>> {
         .map(Cow::Owned)
 }
 
+/// Decodes `%XX` escapes as Go's `url.PathUnescape` (a `+` stays a `+`); `None` for a broken
+/// escape or bytes that are not UTF-8.
+pub fn path_unescape(text: &str) -> Option<Cow<'_, str>> {
+    if !text.contains('%') {
+        return Some(Cow::Borrowed(text));
+    }
+    String::from_utf8(unescape(text, false, true)?)
+        .ok()
+        .map(Cow::Owned)
+}
+
 /// Whether `text` is an RFC 9110 token (a header name, a method): non-empty, and only letters,
 /// digits and ``!#$%&'*+-.^_`|~``.
 pub fn is_token(text: &str) -> bool {

@@ -119,6 +119,40 @@ pub enum AuthError {
     /// A token came over a connection without TLS, and the configuration requires TLS for
     /// tokens (`authentication.requireTLS`): it was not verified.
     TlsRequired,
+    /// An opaque token (not a JWT) matches no static or bootstrap token, or a bootstrap
+    /// token's secret does not match or it is not for authentication.
+    TokenUnknown {
+        /// Which kind, and why (never the token).
+        detail: String,
+    },
+    /// The peer's certificate names an identity that cannot be read exactly: a URI SAN that
+    /// is not a service-account SPIFFE ID, a subject that does not parse.
+    PeerIdentityInvalid {
+        /// What is wrong.
+        detail: String,
+    },
+    /// The peer's SPIFFE ID is in a trust domain that is not configured.
+    PeerUntrusted {
+        /// Which trust domain.
+        detail: String,
+    },
+    /// Identity headers of an authenticating proxy came from a peer that is not an allowed
+    /// front proxy.
+    ProxyNotAllowed {
+        /// Which peer.
+        detail: String,
+    },
+    /// A service-account token came from another workload than the one it names
+    /// (`senderConstraint`).
+    SenderMismatch {
+        /// Which token and which peer.
+        detail: String,
+    },
+    /// Several authenticators failed; the first is the reason, the rest are evidence.
+    Several {
+        /// Each failure, with the authenticator that reported it, in order.
+        errors: Vec<(&'static str, AuthError)>,
+    },
     /// Several tokens verified but name different users; the request cannot have one identity.
     IdentityConflict {
         /// The first user.
@@ -151,7 +185,25 @@ impl AuthError {
             AuthError::KeysUnavailable { .. } => Reason::KeysUnavailable,
             AuthError::IdentityConflict { .. } => Reason::IdentityConflict,
             AuthError::TlsRequired => Reason::TlsRequired,
+            AuthError::TokenUnknown { .. } => Reason::TokenUnknown,
+            AuthError::PeerIdentityInvalid { .. } => Reason::PeerIdentityInvalid,
+            AuthError::PeerUntrusted { .. } => Reason::PeerUntrusted,
+            AuthError::ProxyNotAllowed { .. } => Reason::ProxyNotAllowed,
+            AuthError::SenderMismatch { .. } => Reason::SenderMismatch,
+            AuthError::Several { errors } => errors
+                .first()
+                .map_or(Reason::TokenMissing, |(_, first)| first.reason()),
         }
+    }
+
+    /// This failure, or each of several, in order.
+    pub fn parts(&self) -> impl Iterator<Item = &AuthError> {
+        let several = match self {
+            AuthError::Several { errors } => errors.as_slice(),
+            _ => &[],
+        };
+        let own = (several.is_empty()).then_some(self);
+        own.into_iter().chain(several.iter().map(|(_, e)| e))
     }
 
     /// The stable snake_case reason code.
@@ -248,6 +300,26 @@ impl fmt::Display for AuthError {
             AuthError::TokenRevoked { detail } => write!(f, "token revoked: {detail}"),
             AuthError::KeysUnavailable { issuer } => {
                 write!(f, "keys for issuer {issuer:?} are not available")
+            }
+            AuthError::TokenUnknown { detail } => write!(f, "unknown token: {detail}"),
+            AuthError::PeerIdentityInvalid { detail } => {
+                write!(f, "the peer's identity cannot be read: {detail}")
+            }
+            AuthError::PeerUntrusted { detail } => write!(f, "untrusted peer: {detail}"),
+            AuthError::ProxyNotAllowed { detail } => {
+                write!(f, "not an allowed front proxy: {detail}")
+            }
+            AuthError::SenderMismatch { detail } => {
+                write!(f, "token used by another workload: {detail}")
+            }
+            AuthError::Several { errors } => {
+                for (i, (method, error)) in errors.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{method}: {error}")?;
+                }
+                Ok(())
             }
             AuthError::IdentityConflict { first, second } => write!(
                 f,

@@ -16,6 +16,7 @@ pub mod jwk;
 pub mod jws;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod mint;
+pub mod secret;
 pub mod source;
 mod spki;
 mod verify;
@@ -25,8 +26,9 @@ pub use cache::{CacheLimits, CacheSettings, NoCache, TokenCache, TokenStore, Ver
 pub use claims::RegisteredClaims;
 pub use error::AuthError;
 pub use jwk::{KeyFingerprint, KeySet, KeySetError, VerificationKey};
+pub use secret::SecretTokens;
 pub use source::{ExtractedToken, TokenSource};
-pub use verify::{Authenticated, Authenticator, IssuerVerifier};
+pub use verify::{Authenticated, Authenticator, IssuerVerifier, TokenUser};
 
 /// The SHA-256 of `bytes` (ring's, the one SHA-256 in the module).
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {

@@ -17,9 +17,10 @@ use super::cache::{CacheSettings, NoCache, TokenStore, VerifiedToken};
 use super::claims::{RegisteredClaims, TimePolicy};
 use super::host::HostVerifier;
 use super::jws;
+use super::secret::{looks_like_jwt, SecretTokens};
 use super::source::{extract, TokenSource};
 use super::{Algorithm, AuthError, KeyFingerprint, KeySet};
-use crate::identity::{ClaimRule, IdentityMapping, UserInfo};
+use crate::identity::{ClaimRule, Credential, IdentityMapping, UserInfo};
 
 /// One trusted issuer, compiled from its configuration.
 #[derive(Clone, Debug)]
@@ -60,6 +61,25 @@ pub struct Authenticated {
     pub claims: Map<String, Value>,
 }
 
+/// Who a request's tokens say the caller is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TokenUser {
+    /// A verified JWT (shared with the cache).
+    Jwt(Arc<VerifiedToken>),
+    /// A static or bootstrap token's user.
+    Secret(Credential, UserInfo),
+}
+
+impl TokenUser {
+    /// The user.
+    pub fn user(&self) -> &UserInfo {
+        match self {
+            TokenUser::Jwt(verified) => &verified.user,
+            TokenUser::Secret(_, user) => user,
+        }
+    }
+}
+
 /// A full verification, and what it needs to be cached.
 struct Checked {
     issuer: usize,
@@ -81,6 +101,10 @@ pub struct Authenticator {
     host_allowed: bool,
     /// Whether tokens are refused on connections without TLS (`requireTLS`).
     require_tls: bool,
+    /// Static and bootstrap tokens of the configuration.
+    secrets: Arc<SecretTokens>,
+    /// Static and bootstrap tokens of the bundle in force.
+    bundle_secrets: Arc<SecretTokens>,
 }
 
 impl Authenticator {
@@ -99,7 +123,24 @@ impl Authenticator {
             host: None,
             host_allowed: true,
             require_tls: false,
+            secrets: Arc::default(),
+            bundle_secrets: Arc::default(),
         }
+    }
+
+    /// Static and bootstrap tokens from the configuration.
+    pub fn set_secrets(&mut self, secrets: SecretTokens) {
+        self.secrets = Arc::new(secrets);
+    }
+
+    /// Static and bootstrap tokens from the bundle in force (replacing the last bundle's).
+    pub fn set_bundle_secrets(&mut self, secrets: Arc<SecretTokens>) {
+        self.bundle_secrets = secrets;
+    }
+
+    /// Static and bootstrap tokens in force: the configuration's, then the bundle's.
+    pub fn secrets(&self) -> [&SecretTokens; 2] {
+        [&self.secrets, &self.bundle_secrets]
     }
 
     /// Refuses tokens that come over connections without TLS (`authentication.requireTLS`),
@@ -202,7 +243,7 @@ impl Authenticator {
         headers: &[(K, V)],
         path: &str,
         now: u64,
-    ) -> Result<Arc<VerifiedToken>, AuthError>
+    ) -> Result<TokenUser, AuthError>
     where
         K: AsRef<str>,
         V: AsRef<str>,
@@ -225,7 +266,7 @@ impl Authenticator {
         now: u64,
         check: F,
         store: &mut S,
-    ) -> Result<Arc<VerifiedToken>, AuthError>
+    ) -> Result<TokenUser, AuthError>
     where
         K: AsRef<str>,
         V: AsRef<str>,
@@ -233,22 +274,57 @@ impl Authenticator {
         S: TokenStore + ?Sized,
     {
         let tokens = extract(&self.sources, headers, path)?;
-        let mut first: Option<Arc<VerifiedToken>> = None;
+        let mut first: Option<TokenUser> = None;
         for found in &tokens {
-            let verified = self.verify_cached(&found.token, now, store)?;
-            check(&verified.user, &verified.registered)?;
+            let verified = match self.secret_user(&found.token, now)? {
+                Some((credential, user)) => {
+                    check(&user, &RegisteredClaims::default())?;
+                    TokenUser::Secret(credential, user)
+                }
+                None => {
+                    let verified = self.verify_cached(&found.token, now, store)?;
+                    check(&verified.user, &verified.registered)?;
+                    TokenUser::Jwt(verified)
+                }
+            };
             match &first {
                 None => first = Some(verified),
-                Some(first) if first.user.username != verified.user.username => {
+                Some(first) if first.user().username != verified.user().username => {
                     return Err(AuthError::IdentityConflict {
-                        first: first.user.username.clone(),
-                        second: verified.user.username.clone(),
+                        first: first.user().username.clone(),
+                        second: verified.user().username.clone(),
                     })
                 }
                 Some(_) => {}
             }
         }
         first.ok_or(AuthError::TokenMissing)
+    }
+
+    /// The static or bootstrap token `token` is, in the apiserver's order (its token file,
+    /// then bootstrap tokens, then JWTs). `None` when it is none of them and may be a JWT; an
+    /// opaque token that is not one is [`AuthError::TokenUnknown`] when secret tokens are
+    /// configured (the size bound applies first, as to a JWT).
+    fn secret_user(
+        &self,
+        token: &str,
+        now: u64,
+    ) -> Result<Option<(Credential, UserInfo)>, AuthError> {
+        if self.secrets.is_empty() && self.bundle_secrets.is_empty() {
+            return Ok(None);
+        }
+        jws::check_size(token, self.max_token_bytes)?;
+        for secrets in self.secrets() {
+            if let Some(found) = secrets.authenticate(token, now) {
+                return found.map(Some);
+            }
+        }
+        if looks_like_jwt(token) {
+            return Ok(None);
+        }
+        Err(AuthError::TokenUnknown {
+            detail: "an opaque token matches no static or bootstrap token".into(),
+        })
     }
 
     /// Verifies one token at `now`, or takes what an earlier verification of the same token
