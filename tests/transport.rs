@@ -247,19 +247,8 @@ fn real_envoy_refuses_a_token_over_plaintext_and_takes_it_over_tls() {
     assert_eq!(refused.json()["reason"], "tls_required");
     let missing = request(plain.port, "POST", "/orders", &[]).unwrap();
     assert_eq!(missing.json()["reason"], "token_missing");
-    let curl = |headers: &[&str]| -> String {
-        let mut command = std::process::Command::new("curl");
-        command.args(["-sk", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST"]);
-        for header in headers {
-            command.args(["-H", header]);
-        }
-        let output = command
-            .arg(format!("https://127.0.0.1:{}/orders", tls.port))
-            .output()
-            .expect("curl runs");
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    };
-    assert_eq!(curl(&[&format!("authorization: {auth}")]), "200");
+    let curl = |headers: &[(&str, &str)]| curl_tls(tls.port, "POST", "/orders", headers, None).0;
+    assert_eq!(curl(&[("authorization", &auth)]), "200");
     assert_eq!(curl(&[]), "401");
     assert_eq!(stat(plain.admin, "meshguard.decision.deny.tls_required"), 1);
     assert_eq!(stat(tls.admin, "meshguard.decision.deny.tls_required"), 0);

@@ -618,3 +618,137 @@ pub fn with_tls(yaml: &str, cert: &str, key: &str) -> String {
         1,
     )
 }
+
+fn openssl(args: &[&str]) {
+    let output = std::process::Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A test CA for client certificates (`ca.crt`, `ca.key` in `dir`): what a listener's
+/// `validation_context` trusts.
+pub fn client_ca(dir: &std::path::Path) -> String {
+    let (cert, key) = (dir.join("ca.crt"), dir.join("ca.key"));
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-subj",
+        "/CN=meshguard test client CA",
+        "-days",
+        "1",
+        "-keyout",
+        key,
+        "-out",
+        cert,
+    ]);
+    cert.to_owned()
+}
+
+/// A client certificate named `name` signed by the CA in `dir` (made by [`client_ca`]), with
+/// `subject` (openssl's `/CN=alice/O=dev` form) and, if given, `san` (`URI:spiffe://…`).
+/// Returns the certificate and key files.
+pub fn client_certificate(
+    dir: &std::path::Path,
+    name: &str,
+    subject: &str,
+    san: Option<&str>,
+) -> (String, String) {
+    let path = |ext: &str| dir.join(format!("{name}.{ext}")).display().to_string();
+    let (cert, key, csr, ext) = (path("crt"), path("key"), path("csr"), path("ext"));
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-subj",
+        subject,
+        "-keyout",
+        &key,
+        "-out",
+        &csr,
+    ]);
+    let extensions = match san {
+        Some(san) => format!("subjectAltName={san}\nextendedKeyUsage=clientAuth\n"),
+        None => "extendedKeyUsage=clientAuth\n".to_owned(),
+    };
+    std::fs::write(&ext, extensions).unwrap();
+    let (ca_cert, ca_key) = (path_in(dir, "ca.crt"), path_in(dir, "ca.key"));
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca_cert,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        &ext,
+        "-out",
+        &cert,
+    ]);
+    (cert, key)
+}
+
+fn path_in(dir: &std::path::Path, file: &str) -> String {
+    dir.join(file).display().to_string()
+}
+
+/// The shipped Envoy configuration with its listener terminating TLS and validating client
+/// certificates against `ca` (a client may present none; one that does not chain to `ca`
+/// fails the handshake).
+pub fn with_mtls(yaml: &str, cert: &str, key: &str, ca: &str) -> String {
+    with_tls(yaml, cert, key).replacen(
+        "      filters:",
+        &format!(
+            "            validation_context:\n              trusted_ca: {{filename: {ca}}}\n          \
+             require_client_certificate: false\n      filters:"
+        ),
+        1,
+    )
+}
+
+/// One HTTPS request with curl (the server's certificate is not checked), presenting the
+/// client certificate `client` if given: the status (`000` when the handshake failed) and
+/// the body.
+pub fn curl_tls(
+    port: u16,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    client: Option<&(String, String)>,
+) -> (String, String) {
+    let mut command = std::process::Command::new("curl");
+    command.args(["-sk", "-w", "\n%{http_code}", "-X", method]);
+    for (name, value) in headers {
+        command.args(["-H", &format!("{name}: {value}")]);
+    }
+    if let Some((cert, key)) = client {
+        command.args(["--cert", cert, "--key", key]);
+    }
+    let output = command
+        .arg(format!("https://127.0.0.1:{port}{target}"))
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (status.to_owned(), body.to_owned())
+}
