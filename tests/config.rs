@@ -37,7 +37,7 @@ fn configuration_refusals_name_the_field_truth_table() {
             "authentication.jwt[0].issuer.audience: unknown field `audience`"),
         ("wrong type", with_entry(|e| e["issuer"]["audiences"] = json!("meshguard")),
             "authentication.jwt[0].issuer.audiences: invalid type"),
-        ("no issuers", json!({"authentication": {"jwt": []}}), "authentication.jwt: at least one issuer"),
+        ("no issuers", json!({"authentication": {"jwt": []}}), "authentication.jwt: at least one authenticator is required"),
         ("no audiences", with_entry(|e| e["issuer"]["audiences"] = json!([])),
             "authentication.jwt[0].issuer.audiences: at least one audience"),
         ("two audiences without policy", with_entry(|e| e["issuer"]["audiences"] = json!(["a", "b"])),

@@ -768,3 +768,80 @@ fn real_envoy_authenticates_peers_by_their_certificates() {
         ("401", "sender_mismatch")
     );
 }
+
+/// `meshguard verify --peer-cert`: the identity a peer presenting a certificate would get,
+/// alone or with a token (sender constraint included), from certificates made by openssl.
+#[test]
+fn the_cli_shows_the_identity_a_certificate_gives() {
+    use common::envoy::{client_ca, client_certificate, temp_dir};
+    let dir = temp_dir("cli-peers");
+    client_ca(&dir);
+    let (web, _) = client_certificate(
+        &dir,
+        "web",
+        "/O=cluster.local",
+        Some("URI:spiffe://cluster.local/ns/frontend/sa/web"),
+    );
+    let (worker, _) = client_certificate(
+        &dir,
+        "worker",
+        "/O=cluster.local",
+        Some("URI:spiffe://cluster.local/ns/payments/sa/worker"),
+    );
+    let (alice, _) = client_certificate(&dir, "alice", "/CN=alice, jr/O=dev/O=operators", None);
+    let write = |name: &str, config: Value| {
+        let path = dir.join(name);
+        std::fs::write(&path, config.to_string()).unwrap();
+        path.display().to_string()
+    };
+    let all = write("all.json", config());
+    let constrained = write("constrained.json", constrained_config());
+    let verify = |args: &[&str]| -> (i32, Value) {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_meshguard"))
+            .arg("verify")
+            .args(["--now", &NOW.to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{text}{stderr}"));
+        (output.status.code().unwrap(), json)
+    };
+
+    let (code, out) = verify(&["--config", &all, "--peer-cert", &web]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out["authenticator"], "spiffe");
+    assert_eq!(
+        out["user"]["username"],
+        "system:serviceaccount:frontend:web"
+    );
+    assert_eq!(
+        out["peer"]["uriSAN"],
+        "spiffe://cluster.local/ns/frontend/sa/web"
+    );
+
+    // The subject as Envoy renders it (last RDN first, the comma escaped), read back exactly.
+    let (code, out) = verify(&["--config", &all, "--peer-cert", &alice]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out["peer"]["subject"], r"O=operators,O=dev,CN=alice\, jr");
+    assert_eq!(out["authenticator"], "x509");
+    assert_eq!(out["user"]["username"], "alice, jr");
+    assert_eq!(
+        out["user"]["groups"],
+        json!(["dev", "operators", "system:authenticated"])
+    );
+
+    let (code, out) = verify(&["--config", &all, STATIC_TOKEN]);
+    assert_eq!((code, &out["authenticator"]), (0, &json!("staticToken")));
+
+    let token = sa_token(sa("frontend", "web"));
+    let (code, out) = verify(&["--config", &constrained, "--peer-cert", &web, &token]);
+    assert_eq!((code, &out["authenticator"]), (0, &json!("jwt")), "{out}");
+    let (code, out) = verify(&["--config", &constrained, "--peer-cert", &worker, &token]);
+    assert_eq!(
+        (code, &out["reason"]),
+        (1, &json!("sender_mismatch")),
+        "{out}"
+    );
+}

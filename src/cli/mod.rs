@@ -2,6 +2,7 @@
 //! error (bad file, bad configuration).
 
 mod authorize;
+mod certificate;
 mod files;
 mod keys;
 mod policy;

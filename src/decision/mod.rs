@@ -549,32 +549,23 @@ impl Engine {
         now: u64,
         tokens: &mut dyn TokenStore,
     ) -> Result<Caller, AuthError> {
-        let mut errors = Vec::new();
-        for &method in &self.peers.order {
-            let found = match method {
-                Method::Token => self.authenticate_token(request, policy, now, tokens),
-                _ => self
-                    .peers
-                    .try_peer(method, request.peer.as_ref(), request.headers)
-                    .and_then(|found| match found {
-                        Some((credential, user)) => {
-                            // A revoked subject is refused however it authenticates.
-                            policy
-                                .revocations
-                                .check(&user, &Default::default())
-                                .map(|()| Some(Caller::Other(credential, user)))
-                        }
-                        None => Ok(None),
-                    }),
-            };
-            match found {
-                Ok(Some(caller)) => return Ok(caller),
-                Ok(None) => {}
-                Err(error) => errors.push((method.as_str(), error)),
-            }
-        }
-        match errors.len() {
-            0 if self.anonymous => Ok(Caller::Other(
+        let found = self.peers.first_success(|method| match method {
+            Method::Token => self.authenticate_token(request, policy, now, tokens),
+            _ => match self
+                .peers
+                .try_peer(method, request.peer.as_ref(), request.headers)?
+            {
+                // A revoked subject is refused however it authenticates.
+                Some((credential, user)) => policy
+                    .revocations
+                    .check(&user, &Default::default())
+                    .map(|()| Some(Caller::Other(credential, user))),
+                None => Ok(None),
+            },
+        })?;
+        match found {
+            Some(caller) => Ok(caller),
+            None if self.anonymous => Ok(Caller::Other(
                 Credential::Anonymous,
                 UserInfo {
                     username: ANONYMOUS_USER.to_owned(),
@@ -582,9 +573,7 @@ impl Engine {
                     ..UserInfo::default()
                 },
             )),
-            0 => Err(AuthError::TokenMissing),
-            1 => Err(errors.remove(0).1),
-            _ => Err(AuthError::Several { errors }),
+            None => Err(AuthError::TokenMissing),
         }
     }
 

@@ -117,6 +117,29 @@ impl PeerAuthentication {
         }
     }
 
+    /// Runs the authenticators in order, as the apiserver's union does: the first that
+    /// authenticates the request wins, even after another failed; when none does, the
+    /// failures are the error, the first first (one alone as it is, several as
+    /// [`AuthError::Several`]); `Ok(None)` when none applied.
+    pub fn first_success<T>(
+        &self,
+        mut try_one: impl FnMut(Method) -> Result<Option<T>, AuthError>,
+    ) -> Result<Option<T>, AuthError> {
+        let mut errors = Vec::new();
+        for &method in &self.order {
+            match try_one(method) {
+                Ok(Some(found)) => return Ok(Some(found)),
+                Ok(None) => {}
+                Err(error) => errors.push((method.as_str(), error)),
+            }
+        }
+        match errors.len() {
+            0 => Ok(None),
+            1 => Err(errors.remove(0).1),
+            _ => Err(AuthError::Several { errors }),
+        }
+    }
+
     /// Tries `method` when it is a connection-based authenticator: `Ok(None)` when it does not
     /// apply (not configured, no certificate, nothing it reads).
     pub fn try_peer(

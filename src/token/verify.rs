@@ -305,7 +305,7 @@ impl Authenticator {
     /// then bootstrap tokens, then JWTs). `None` when it is none of them and may be a JWT; an
     /// opaque token that is not one is [`AuthError::TokenUnknown`] when secret tokens are
     /// configured (the size bound applies first, as to a JWT).
-    fn secret_user(
+    pub fn secret_user(
         &self,
         token: &str,
         now: u64,
