@@ -24,7 +24,7 @@ fn escape(value: &str) -> String {
         if edge || b",+\"\\<>;".contains(&byte) {
             out.push('\\');
             out.push(char::from(byte));
-        } else if byte < 0x20 || byte >= 0x7f {
+        } else if !(0x20..0x7f).contains(&byte) {
             out.push_str(&format!("\\{byte:02X}"));
         } else {
             out.push(char::from(byte));
