@@ -187,6 +187,57 @@ fn as_shipped_no_token_verifies_and_with_the_cluster_keys_the_mesh_policy_decide
     assert_eq!(orders.request("GET", "/orders/42", &[]).status(), 401);
 }
 
+/// With `PeerAuthentication` STRICT (`istio/peer-authentication.yaml`) every call to orders is
+/// mTLS, and a call without a token is its caller's workload identity: the SPIFFE ID of the
+/// certificate the calling sidecar presented, which Envoy gives the filter as connection
+/// attributes. A token, when there is one, decides first (`order: [token, spiffe]`).
+#[test]
+fn with_strict_mtls_a_call_without_a_token_is_its_workloads_service_account() {
+    let peer_authentication = documents("istio/peer-authentication.yaml");
+    assert_eq!(peer_authentication.len(), 1);
+    let strict = &peer_authentication[0];
+    assert_eq!(strict["kind"], "PeerAuthentication");
+    assert_eq!(strict["metadata"]["namespace"], "orders");
+    assert_eq!(strict["spec"]["mtls"]["mode"], "STRICT");
+
+    let mut orders = sidecar("orders", Some(jwk("rs256", true)));
+    let from = |host: &mut Host, workload: Option<&str>| {
+        host.set_property(&["connection", "mtls"], &[u8::from(workload.is_some())]);
+        let uri = workload.map(|w| format!("spiffe://cluster.local/{w}"));
+        host.set_property(
+            &["connection", "uri_san_peer_certificate"],
+            uri.unwrap_or_default().as_bytes(),
+        );
+    };
+    from(&mut orders, Some("ns/frontend/sa/web"));
+    let placed = orders.request("POST", "/orders", &[]);
+    assert_eq!(placed.status(), 200);
+    assert_eq!(
+        placed.upstream_header("x-remote-user"),
+        ["system:serviceaccount:frontend:web"]
+    );
+    from(&mut orders, Some("ns/batch/sa/worker"));
+    assert_eq!(orders.request("GET", "/orders/42", &[]).status(), 200);
+    assert_eq!(orders.request("DELETE", "/orders/42", &[]).status(), 403);
+    // A token decides first: the worker's sidecar passing on the web workload's token.
+    let web = format!("Bearer {}", sa_token(sa("frontend", "web")));
+    let passed_on = orders.request("POST", "/orders", &[("authorization", &web)]);
+    assert_eq!(
+        passed_on.upstream_header("x-remote-user"),
+        ["system:serviceaccount:frontend:web"]
+    );
+    // Another mesh's identity, and no certificate at all (PERMISSIVE plaintext): refused.
+    orders.set_property(
+        &["connection", "uri_san_peer_certificate"],
+        b"spiffe://other.mesh/ns/frontend/sa/web",
+    );
+    let foreign = orders.request("POST", "/orders", &[]);
+    assert_eq!(foreign.local_reply.unwrap().json()["reason"], "peer_untrusted");
+    from(&mut orders, None);
+    let plaintext = orders.request("POST", "/orders", &[]);
+    assert_eq!(plaintext.local_reply.unwrap().json()["reason"], "token_missing");
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     hmac_sha256::Hash::hash(bytes)
         .iter()
