@@ -232,10 +232,16 @@ fn with_strict_mtls_a_call_without_a_token_is_its_workloads_service_account() {
         b"spiffe://other.mesh/ns/frontend/sa/web",
     );
     let foreign = orders.request("POST", "/orders", &[]);
-    assert_eq!(foreign.local_reply.unwrap().json()["reason"], "peer_untrusted");
+    assert_eq!(
+        foreign.local_reply.unwrap().json()["reason"],
+        "peer_untrusted"
+    );
     from(&mut orders, None);
     let plaintext = orders.request("POST", "/orders", &[]);
-    assert_eq!(plaintext.local_reply.unwrap().json()["reason"], "token_missing");
+    assert_eq!(
+        plaintext.local_reply.unwrap().json()["reason"],
+        "token_missing"
+    );
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
