@@ -100,7 +100,10 @@ reasons! {
     PeerUntrusted => "peer_untrusted", Deny, 401, "The client certificate's SPIFFE ID is in a trust domain that is not configured.";
     ProxyNotAllowed => "proxy_not_allowed", Deny, 401, "Front-proxy identity headers came from a peer whose certificate is not an allowed front proxy's.";
     SenderMismatch => "sender_mismatch", Deny, 401, "A service-account token came from another workload than the one it names (`senderConstraint`).";
+    TokenReviewDenied => "token_review_denied", Deny, 401, "The token-review webhook did not authenticate the token.";
+    TokenReviewFailed => "token_review_failed", Deny, 401, "The token-review webhook could not answer (`failurePolicy: deny`, the default).";
     TlsRequired => "tls_required", Deny, 401, "A token came over a connection without TLS and `authentication.requireTLS` is on: it was not even verified.";
+    TokenReviewUnavailable => "token_review_unavailable", Deny, 503, "The token-review webhook could not answer (`failurePolicy: unavailable`): retry after `Retry-After`.";
     KeysUnavailable => "keys_unavailable", Deny, 503, "The issuer's keys have not been fetched yet.";
     BundleUnavailable => "bundle_unavailable", Deny, 503, "No policy bundle has loaded yet.";
     ClockUnavailable => "clock_unavailable", Deny, 503, "The proxy's clock could not be read: nothing time-dependent is decided.";

@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use common::live::*;
 use common::scenarios::{sa, sa_token};
-use common::{mint, NOW, SA_ISSUER};
+use common::{mint, tamper, NOW, SA_ISSUER};
 use meshguard::config::PluginConfig;
 use meshguard::decision::{Action, Engine, HttpRequest, Wait};
 use meshguard::request_info::Workload;
@@ -31,6 +31,7 @@ type Made = (u32, String, Vec<(String, String)>);
 struct FakePort {
     store: Store,
     calls: Vec<Made>,
+    bodies: Vec<Vec<u8>>,
     next_token: u32,
     refuse_dispatch: bool,
     logs: Vec<(Level, String)>,
@@ -86,6 +87,7 @@ impl SyncPort for FakePort {
         &mut self,
         cluster: &str,
         headers: &[(String, String)],
+        body: &[u8],
         _timeout_ms: u64,
     ) -> Result<u32, String> {
         if self.refuse_dispatch {
@@ -94,6 +96,7 @@ impl SyncPort for FakePort {
         self.next_token += 1;
         self.calls
             .push((self.next_token, cluster.to_owned(), headers.to_vec()));
+        self.bodies.push(body.to_vec());
         Ok(self.next_token)
     }
 
@@ -575,20 +578,34 @@ fn an_unknown_kid_demands_a_refetch_spaced_by_the_interval_and_joined_by_others(
     let now = T0 + 10_000;
     // The first request demands a fetch now and waits for it.
     assert_eq!(
-        waiting.hold(&mut sync, &mut port, 1, wait, Attempt::First, now),
+        waiting.hold(&mut sync, &mut port, 1, (wait, None), Attempt::First, now),
         Hold::Wait
     );
     assert_eq!(port.counter("meshguard.keys.refetch.demanded"), 1);
     // A second, before the fetch starts, joins it.
     assert_eq!(
-        waiting.hold(&mut sync, &mut port, 2, wait, Attempt::First, now + 1),
+        waiting.hold(
+            &mut sync,
+            &mut port,
+            2,
+            (wait, None),
+            Attempt::First,
+            now + 1
+        ),
         Hold::Wait
     );
     sync.tick(&mut port, now + 100);
     let (token, _) = port.take_call();
     // A third, while it is in flight, waits for it too.
     assert_eq!(
-        waiting.hold(&mut sync, &mut port, 3, wait, Attempt::First, now + 150),
+        waiting.hold(
+            &mut sync,
+            &mut port,
+            3,
+            (wait, None),
+            Attempt::First,
+            now + 150
+        ),
         Hold::Wait
     );
     let wakes = respond(
@@ -611,13 +628,20 @@ fn an_unknown_kid_demands_a_refetch_spaced_by_the_interval_and_joined_by_others(
     // Woken with the demand met: decided now, not held again.
     let (_, attempt) = due[0];
     assert_eq!(
-        waiting.hold(&mut sync, &mut port, 1, wait, attempt, now + 200),
+        waiting.hold(&mut sync, &mut port, 1, (wait, None), attempt, now + 200),
         Hold::Decide
     );
     // The next demand within the 1 s interval is scheduled at its end, and the tick before
     // that starts nothing.
     assert_eq!(
-        waiting.hold(&mut sync, &mut port, 4, wait, Attempt::First, now + 300),
+        waiting.hold(
+            &mut sync,
+            &mut port,
+            4,
+            (wait, None),
+            Attempt::First,
+            now + 300
+        ),
         Hold::Wait
     );
     sync.tick(&mut port, now + 900);
@@ -642,7 +666,14 @@ fn a_refetch_the_interval_puts_beyond_the_wait_is_not_waited_for() {
     let wait = keys_wait(true);
     let mut waiting = Waiting::default();
     assert_eq!(
-        waiting.hold(&mut sync, &mut port, 1, wait, Attempt::First, T0 + 1),
+        waiting.hold(
+            &mut sync,
+            &mut port,
+            1,
+            (wait, None),
+            Attempt::First,
+            T0 + 1
+        ),
         Hold::Wait
     );
     sync.tick(&mut port, T0 + 100);
@@ -658,7 +689,14 @@ fn a_refetch_the_interval_puts_beyond_the_wait_is_not_waited_for() {
     );
     // 10 s interval, 3 s wait: the next demand cannot be met in time.
     assert_eq!(
-        waiting.hold(&mut sync, &mut port, 2, wait, Attempt::First, T0 + 300),
+        waiting.hold(
+            &mut sync,
+            &mut port,
+            2,
+            (wait, None),
+            Attempt::First,
+            T0 + 300
+        ),
         Hold::Decide
     );
     assert_eq!(port.counter("meshguard.keys.refetch.rate_limited"), 1);
@@ -671,7 +709,7 @@ fn waits_end_at_their_deadline_and_the_waiting_set_is_bounded() {
     let mut waiting = Waiting::default();
     // No keys yet: requests wait up to requestWaitMs (3 s).
     assert_eq!(
-        waiting.hold(&mut sync, &mut port, 1, wait, Attempt::First, T0),
+        waiting.hold(&mut sync, &mut port, 1, (wait, None), Attempt::First, T0),
         Hold::Wait
     );
     assert!(waiting.due(&sync, &port, &[], T0 + 2_999).is_empty());
@@ -680,12 +718,19 @@ fn waits_end_at_their_deadline_and_the_waiting_set_is_bounded() {
         vec![(1, Attempt::Expired)]
     );
     assert_eq!(
-        waiting.hold(&mut sync, &mut port, 1, wait, Attempt::Expired, T0 + 3_000),
+        waiting.hold(
+            &mut sync,
+            &mut port,
+            1,
+            (wait, None),
+            Attempt::Expired,
+            T0 + 3_000
+        ),
         Hold::Decide
     );
     // A wake for another source wakes nobody; a stream that ended is forgotten.
     assert_eq!(
-        waiting.hold(&mut sync, &mut port, 2, wait, Attempt::First, T0),
+        waiting.hold(&mut sync, &mut port, 2, (wait, None), Attempt::First, T0),
         Hold::Wait
     );
     assert!(waiting
@@ -695,29 +740,183 @@ fn waits_end_at_their_deadline_and_the_waiting_set_is_bounded() {
     assert!(waiting.is_empty());
     // Woken before anything arrived (a failed fetch): waits on until its deadline.
     assert_eq!(
-        waiting.hold(&mut sync, &mut port, 3, wait, Attempt::First, T0),
+        waiting.hold(&mut sync, &mut port, 3, (wait, None), Attempt::First, T0),
         Hold::Wait
     );
     let due = waiting.due(&sync, &port, &[Wake::Keys(0)], T0 + 10);
     assert_eq!(
-        waiting.hold(&mut sync, &mut port, 3, wait, due[0].1, T0 + 10),
+        waiting.hold(&mut sync, &mut port, 3, (wait, None), due[0].1, T0 + 10),
         Hold::Wait
     );
     assert!(waiting.contains(3));
     // Bounded: beyond MAX_WAITERS, requests are decided at once.
     for id in 10..(10 + MAX_WAITERS as u32) {
-        waiting.hold(&mut sync, &mut port, id, wait, Attempt::First, T0);
+        waiting.hold(&mut sync, &mut port, id, (wait, None), Attempt::First, T0);
     }
     assert_eq!(waiting.len(), MAX_WAITERS);
     assert_eq!(
-        waiting.hold(&mut sync, &mut port, 1, wait, Attempt::First, T0),
+        waiting.hold(&mut sync, &mut port, 1, (wait, None), Attempt::First, T0),
         Hold::Decide
     );
     // A source with no fetching (inline keys) is never waited for.
     let mut inline = SyncEngine::new(1);
     inline.configure(&mut port, engine(&common::envoy::demo_plugin_config()));
     assert_eq!(
-        Waiting::default().hold(&mut inline, &mut port, 1, wait, Attempt::First, T0),
+        Waiting::default().hold(&mut inline, &mut port, 1, (wait, None), Attempt::First, T0),
         Hold::Decide
     );
+}
+
+/// The demo configuration with a token-review webhook on cluster `authn`.
+fn webhook_config(failure_policy: &str) -> Value {
+    let mut config = common::envoy::demo_plugin_config();
+    config["authentication"]["webhook"] = json!({
+        "cluster": "authn", "url": "https://authn.example.com/review",
+        "audiences": ["meshguard"], "failurePolicy": failure_policy,
+        "retryAfterSeconds": 7, "timeoutMs": 2000});
+    config
+}
+
+/// A `TokenReview` answer.
+fn review(status: Value) -> Vec<u8> {
+    json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "status": status})
+        .to_string()
+        .into_bytes()
+}
+
+/// One request with `token` through the sync engine's answers, as the filter decides it.
+fn decide_reviewed(sync: &SyncEngine, token: &str, now_ms: u64) -> meshguard::decision::Verdict {
+    let header = format!("Bearer {token}");
+    let mut store = meshguard::sync::review::Reviewed {
+        tokens: &mut meshguard::token::NoCache,
+        reviews: sync.reviews(),
+    };
+    sync.engine().unwrap().decide_with(
+        &HttpRequest {
+            method: "POST",
+            target: "/orders",
+            headers: &[("authorization", &header)],
+            workload: &Workload::in_namespace("orders"),
+            tls: None,
+            peer: None,
+        },
+        now_ms / 1000,
+        &mut store,
+    )
+}
+
+#[test]
+fn an_unknown_token_is_reviewed_once_cached_and_its_waiters_woken() {
+    let (mut port, mut sync) = configured(&webhook_config("deny"));
+    let mut waiting = Waiting::default();
+    let token = "opaque-token-of-jane";
+    // Not a JWT: the webhook's to answer; the request waits for it.
+    let first = decide_reviewed(&sync, token, T0);
+    let wait = first.wait.expect("waits for the review");
+    assert!(matches!(wait, Wait::Review(_)));
+    assert_eq!(first.review.as_deref(), Some(token));
+    let hold = |waiting: &mut Waiting, sync: &mut SyncEngine, port: &mut FakePort, id, now| {
+        waiting.hold(sync, port, id, (wait, Some(token)), Attempt::First, now)
+    };
+    assert_eq!(hold(&mut waiting, &mut sync, &mut port, 1, T0), Hold::Wait);
+    // A second request with the same token joins the call under way.
+    assert_eq!(
+        hold(&mut waiting, &mut sync, &mut port, 2, T0 + 5),
+        Hold::Wait
+    );
+    assert_eq!(port.calls.len(), 1);
+    let (call, cluster, headers) = port.calls.remove(0);
+    assert_eq!(cluster, "authn");
+    assert!(headers.contains(&(":method".into(), "POST".into())));
+    assert!(headers.contains(&(":path".into(), "/review".into())));
+    let sent: Value = serde_json::from_slice(&port.bodies[0]).unwrap();
+    assert_eq!(sent["kind"], "TokenReview");
+    assert_eq!(
+        sent["spec"],
+        json!({"token": token, "audiences": ["meshguard"]})
+    );
+
+    let answer = review(json!({"authenticated": true, "audiences": ["meshguard"],
+        "user": {"username": "jane", "groups": ["operators"]}}));
+    let wakes = respond(&mut sync, &mut port, call, 200, &[], &answer, T0 + 50);
+    let due = waiting.due(&sync, &port, &wakes, T0 + 50);
+    assert_eq!(due.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [1, 2]);
+    let allowed = decide_reviewed(&sync, token, T0 + 50);
+    assert_eq!(allowed.record.reason.code(), "allowed");
+    assert_eq!(allowed.record.user, "jane");
+    assert_eq!(allowed.record.authenticator.as_str(), "webhook");
+    // Cached for the TTL (120 s): no call; after it, asked again.
+    assert_eq!(
+        decide_reviewed(&sync, token, T0 + 119_000).record.user,
+        "jane"
+    );
+    let later = decide_reviewed(&sync, token, T0 + 120_000);
+    assert!(matches!(later.wait, Some(Wait::Review(_))));
+    assert_eq!(port.counter("meshguard.webhook.calls"), 1);
+    assert_eq!(port.counter("meshguard.webhook.authenticated"), 1);
+}
+
+#[test]
+fn denials_and_failures_are_answered_as_configured_and_failures_not_hammered() {
+    for (policy, status, reason) in [
+        ("deny", 401, "token_review_failed"),
+        ("unavailable", 503, "token_review_unavailable"),
+    ] {
+        let (mut port, mut sync) = configured(&webhook_config(policy));
+        let mut waiting = Waiting::default();
+        let start = |sync: &mut SyncEngine, port: &mut FakePort, waiting: &mut Waiting, token| {
+            let verdict = decide_reviewed(sync, token, T0);
+            let wait = verdict.wait.unwrap();
+            waiting.hold(sync, port, 1, (wait, Some(token)), Attempt::First, T0);
+            port.calls.pop().unwrap().0
+        };
+        // Denied: 401 token_review_denied, with the webhook's error, cached.
+        let call = start(&mut sync, &mut port, &mut waiting, "bad-token");
+        let denied = review(json!({"authenticated": false, "error": "token revoked"}));
+        respond(&mut sync, &mut port, call, 200, &[], &denied, T0 + 10);
+        let verdict = decide_reviewed(&sync, "bad-token", T0 + 10);
+        assert_eq!(verdict.record.reason.code(), "token_review_denied");
+        assert_eq!(verdict.record.status, 401);
+        assert!(verdict.record.detail.to_string().contains("token revoked"));
+
+        // An error status: the failure policy's answer, remembered for retryAfterSeconds.
+        let call = start(&mut sync, &mut port, &mut waiting, "other-token");
+        respond(&mut sync, &mut port, call, 500, &[], b"oops", T0 + 10);
+        let verdict = decide_reviewed(&sync, "other-token", T0 + 10);
+        assert_eq!(verdict.record.reason.code(), reason, "{policy}");
+        assert_eq!(verdict.record.status, status, "{policy}");
+        if let Action::Respond(reply) = &verdict.action {
+            if status == 503 {
+                assert!(reply.headers.contains(&("retry-after".into(), "7".into())));
+            }
+        }
+        assert!(decide_reviewed(&sync, "other-token", T0 + 6_000)
+            .wait
+            .is_none());
+        assert!(decide_reviewed(&sync, "other-token", T0 + 7_000)
+            .wait
+            .is_some());
+
+        // No answer at all (a timeout: no :status) is a failure too.
+        let call = start(&mut sync, &mut port, &mut waiting, "third-token");
+        sync.on_response(
+            &mut port,
+            call,
+            Answer {
+                headers: &[],
+                body_size: 0,
+            },
+            |_| Vec::new(),
+            T0 + 2000,
+        );
+        let verdict = decide_reviewed(&sync, "third-token", T0 + 2000);
+        assert_eq!(verdict.record.reason.code(), reason);
+        assert_eq!(port.counter("meshguard.webhook.failed"), 2);
+
+        // A JWT of a configured issuer is never sent: its issuer judges it.
+        let forged = tamper(&web(), sa("kube-system", "x"));
+        let verdict = decide_reviewed(&sync, &forged, T0);
+        assert!(verdict.wait.is_none());
+        assert_eq!(verdict.record.reason.code(), "signature_invalid");
+    }
 }

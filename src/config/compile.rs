@@ -6,13 +6,14 @@ use serde_json::Value;
 
 use super::schema::{
     AuthenticationConfig, ClaimMappings as RawMappings, JwtAuthenticator, PrefixedClaim,
-    TokenCacheConfig,
+    TokenCacheConfig, WebhookConfig,
 };
 use super::{ConfigError, PluginConfig};
 use crate::identity::{
     ClaimExpression, ClaimMappings, ClaimRule, ClaimSource, Condition, IdentityMapping, Want,
 };
 use crate::token::claims::TimePolicy;
+use crate::token::review::ReviewSettings;
 use crate::token::{
     Algorithm, Authenticator, CacheLimits, CacheSettings, IssuerVerifier, KeyFamily, KeySet,
     TokenSource,
@@ -113,8 +114,57 @@ impl AuthenticationConfig {
             crate::token::SecretTokens::compile(&self.static_tokens, &self.bootstrap_tokens)
                 .map_err(|(field, message)| ConfigError::new(format!("{path}.{field}"), message))?;
         authenticator.set_secrets(secrets);
+        if let Some(webhook) = &self.webhook {
+            authenticator.set_review(Some(review_settings(webhook, &format!("{path}.webhook"))?));
+        }
         Ok(authenticator)
     }
+}
+
+fn review_settings(config: &WebhookConfig, path: &str) -> Result<ReviewSettings, ConfigError> {
+    let ranged =
+        |field: &str, value: Option<u64>, default: u64, range: std::ops::RangeInclusive<u64>| {
+            let value = value.unwrap_or(default);
+            if range.contains(&value) {
+                Ok(value)
+            } else {
+                Err(ConfigError::new(
+                    format!("{path}.{field}"),
+                    format!("{value} is outside {}..={}", range.start(), range.end()),
+                ))
+            }
+        };
+    if config.cluster.is_empty() {
+        return Err(ConfigError::new(
+            format!("{path}.cluster"),
+            "must name the Envoy cluster",
+        ));
+    }
+    let target = crate::remote::HttpTarget::parse(&config.url)
+        .map_err(|e| ConfigError::new(format!("{path}.url"), e))?;
+    let timeout_ms = ranged("timeoutMs", config.timeout_ms, 5000, 100..=60_000)?;
+    Ok(ReviewSettings {
+        cluster: config.cluster.clone(),
+        authority: target.authority,
+        path: target.path,
+        audiences: config.audiences.clone(),
+        cache_ttl: ranged("cacheTTLSeconds", config.cache_ttl_seconds, 120, 1..=3600)?,
+        retry_after: ranged("retryAfterSeconds", config.retry_after_seconds, 5, 1..=300)?,
+        timeout_ms,
+        request_wait_ms: ranged(
+            "requestWaitMs",
+            config.request_wait_ms,
+            timeout_ms,
+            0..=60_000,
+        )?,
+        max_response_bytes: ranged(
+            "maxResponseBytes",
+            config.max_response_bytes.map(|b| b as u64),
+            65_536,
+            1024..=1 << 20,
+        )? as usize,
+        failure_policy: config.failure_policy.unwrap_or_default(),
+    })
 }
 
 fn token_cache(

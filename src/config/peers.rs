@@ -67,7 +67,10 @@ fn front_proxy(path: &str, config: &FrontProxyConfig) -> Result<FrontProxy, Conf
 impl AuthenticationConfig {
     /// Whether any token authenticator is configured (issuers, static or bootstrap tokens).
     pub fn has_token_authenticators(&self) -> bool {
-        !self.jwt.is_empty() || !self.static_tokens.is_empty() || !self.bootstrap_tokens.is_empty()
+        !self.jwt.is_empty()
+            || !self.static_tokens.is_empty()
+            || !self.bootstrap_tokens.is_empty()
+            || self.webhook.is_some()
     }
 
     /// Compiles the connection-based authenticators and the order. `path` prefixes error

@@ -345,6 +345,10 @@ pub struct AuthenticationConfig {
     /// Bootstrap tokens, their secrets as SHA-256 digests.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bootstrap_tokens: Vec<crate::token::secret::BootstrapTokenSpec>,
+    /// Webhook token authentication: tokens no other authenticator knows, reviewed by a
+    /// remote service (`TokenReview`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookConfig>,
     /// Where tokens are looked for, in order. Default: `Authorization: Bearer`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_sources: Option<Vec<TokenSource>>,
@@ -379,6 +383,42 @@ pub struct SpiffeConfig {
     /// Trust domains whose identities are believed (Istio's `trustDomain` and its
     /// `trustDomainAliases`).
     pub trust_domains: Vec<String>,
+}
+
+/// `authentication.webhook`: the apiserver's token-review webhook.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// The Envoy cluster the reviews go through (it carries the address and TLS).
+    pub cluster: String,
+    /// The review URL (its host is the `:authority`).
+    pub url: String,
+    /// `spec.audiences` of every review.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audiences: Vec<String>,
+    /// How long an answer is kept, in seconds. Default 120 (the apiserver's).
+    #[serde(
+        default,
+        rename = "cacheTTLSeconds",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cache_ttl_seconds: Option<u64>,
+    /// `deny` (401 `token_review_failed`, default) or `unavailable` (503 with `Retry-After`)
+    /// when the webhook cannot answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_policy: Option<crate::token::review::FailurePolicy>,
+    /// How long a failure is remembered (the `Retry-After` of a 503), in seconds. Default 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<u64>,
+    /// The call's timeout, in milliseconds. Default 5000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// How long a request waits for an answer, in milliseconds. Default: the timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_wait_ms: Option<u64>,
+    /// Largest answer read, in bytes. Default 65536.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_response_bytes: Option<usize>,
 }
 
 /// `authentication.x509`: no settings; the listener's `validation_context` is the trust.

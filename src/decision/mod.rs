@@ -196,6 +196,9 @@ pub enum Wait {
     },
     /// No bundle has loaded yet from `bundleSource`.
     Bundle,
+    /// The token-review webhook has not answered about the token with this SHA-256 (the
+    /// verdict's `review` is the token to ask about).
+    Review([u8; 32]),
 }
 
 /// The outcome for one request.
@@ -205,8 +208,10 @@ pub struct Verdict {
     pub record: DecisionRecord,
     /// What the proxy must do.
     pub action: Action,
-    /// Set when the verdict is for want of keys or a bundle that may yet arrive.
+    /// Set when the verdict is for want of keys, a bundle or a review that may yet arrive.
     pub wait: Option<Wait>,
+    /// With [`Wait::Review`]: the token the webhook is to review (never logged).
+    pub review: Option<String>,
 }
 
 /// The compiled configuration: everything a request needs. Built once per configuration; a
@@ -337,6 +342,7 @@ impl Engine {
                 record,
                 action: rewrite.forward(Arc::from([])),
                 wait: None,
+                review: None,
             };
         }
         let method_override = match method::find_override(request.headers, query) {
@@ -372,6 +378,13 @@ impl Engine {
             Err(error) => {
                 let wait = self.key_wait(&error);
                 let mut verdict = self.auth_failed(record, &error, rewrite);
+                if let Some(Wait::Review(digest)) = wait {
+                    verdict.review = self.authenticator.token_with_digest(
+                        request.headers,
+                        request.target,
+                        &digest,
+                    );
+                }
                 verdict.wait = wait;
                 return verdict;
             }
@@ -433,6 +446,7 @@ impl Engine {
                     record,
                     action: rewrite.forward(add_headers),
                     wait: None,
+                    review: None,
                 }
             }
             Decision::Deny { .. } => {
@@ -470,6 +484,20 @@ impl Engine {
         let reply = match error.reason() {
             // No key set yet: the token may be good; the caller is not at fault.
             Reason::KeysUnavailable => response::unavailable(error.reason(), &error.to_string()),
+            Reason::TokenReviewUnavailable => {
+                let retry_after = error.parts().find_map(|part| match part {
+                    AuthError::TokenReviewFailed { retry_after, .. }
+                    | AuthError::TokenReviewPending { retry_after, .. } => Some(*retry_after),
+                    _ => None,
+                });
+                let mut reply = response::unavailable(error.reason(), &error.to_string());
+                for (name, value) in &mut reply.headers {
+                    if name == "retry-after" {
+                        *value = retry_after.unwrap_or(1).to_string();
+                    }
+                }
+                reply
+            }
             _ => match self.dialect() {
                 response::Dialect::Kubernetes => {
                     response::kubernetes_unauthorized(&self.realm, error)
@@ -509,6 +537,7 @@ impl Engine {
             record,
             action: Action::Respond(reply),
             wait: None,
+            review: None,
         };
         in_protocol(verdict, protocol_of(headers))
     }
@@ -521,6 +550,12 @@ impl Engine {
 
     /// Whether an authentication failure is for want of keys a fetch may bring.
     fn key_wait(&self, error: &AuthError) -> Option<Wait> {
+        if let Some(digest) = error.parts().find_map(|part| match part {
+            AuthError::TokenReviewPending { digest, .. } => Some(*digest),
+            _ => None,
+        }) {
+            return Some(Wait::Review(digest));
+        }
         let (issuer, unknown_kid) = error.parts().find_map(|part| match part {
             AuthError::KeysUnavailable { issuer } => Some((issuer, false)),
             AuthError::KeyNotFound { issuer, .. } => Some((issuer, true)),
@@ -688,12 +723,14 @@ impl Engine {
                 record,
                 action: rewrite.forward(add_headers),
                 wait: None,
+                review: None,
             };
         }
         Verdict {
             record,
             action: Action::Respond(reply),
             wait: None,
+            review: None,
         }
     }
 }

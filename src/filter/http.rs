@@ -13,6 +13,7 @@ use super::metrics::{Hot, Metrics};
 use super::worker::{HostPort, Worker};
 use crate::decision::{self, HttpRequest, Mode, Verdict, Wait};
 use crate::peer::{Needs, PeerCertificate};
+use crate::sync::review::Reviewed;
 use crate::sync::waiting::{Attempt, Hold};
 
 pub(crate) struct Http {
@@ -309,7 +310,12 @@ pub(crate) fn decide(
     };
     let (verdict, lookups) = {
         let mut worker = worker.borrow_mut();
-        let verdict = engine.decide_with(&request, now / 1000, &mut worker.tokens);
+        let worker = &mut *worker;
+        let mut store = Reviewed {
+            tokens: &mut worker.tokens,
+            reviews: worker.sync.reviews(),
+        };
+        let verdict = engine.decide_with(&request, now / 1000, &mut store);
         (verdict, worker.tokens.take_lookups())
     };
     {
@@ -326,7 +332,8 @@ pub(crate) fn decide(
         }
     }
     if let Some(wait) = verdict.wait.filter(|_| engine.mode == Mode::Enforce) {
-        if hold(worker, metrics, context_id, wait, attempt, now) {
+        let review = verdict.review.as_deref();
+        if hold(worker, metrics, context_id, (wait, review), attempt, now) {
             return Outcome::Held;
         }
         if matches!(attempt, Attempt::Expired) {
@@ -347,7 +354,7 @@ fn hold(
     worker: &RefCell<Worker>,
     metrics: &RefCell<Metrics>,
     context_id: u32,
-    wait: Wait,
+    (wait, review): (Wait, Option<&str>),
     attempt: Attempt,
     now: u64,
 ) -> bool {
@@ -357,10 +364,14 @@ fn hold(
     let mut port = HostPort {
         metrics: &mut metrics,
     };
-    worker
-        .waiting
-        .hold(&mut worker.sync, &mut port, context_id, wait, attempt, now)
-        == Hold::Wait
+    worker.waiting.hold(
+        &mut worker.sync,
+        &mut port,
+        context_id,
+        (wait, review),
+        attempt,
+        now,
+    ) == Hold::Wait
 }
 
 impl HttpContext for Http {

@@ -46,6 +46,7 @@ impl SyncPort for HostPort<'_> {
         &mut self,
         cluster: &str,
         headers: &[(String, String)],
+        body: &[u8],
         timeout_ms: u64,
     ) -> Result<u32, String> {
         hostcalls::dispatch_http_call(
@@ -54,7 +55,7 @@ impl SyncPort for HostPort<'_> {
                 .iter()
                 .map(|(n, v)| (n.as_str(), v.as_str()))
                 .collect(),
-            None,
+            Some(body).filter(|b| !b.is_empty()),
             Vec::new(),
             Duration::from_millis(timeout_ms),
         )

@@ -50,6 +50,8 @@ pub enum Credential {
     StaticToken,
     /// A bootstrap token.
     BootstrapToken,
+    /// A token the token-review webhook vouched for.
+    Webhook,
     /// No credential; anonymous access.
     Anonymous,
 }
@@ -65,6 +67,7 @@ impl Credential {
             Credential::Jwt => "jwt",
             Credential::StaticToken => "staticToken",
             Credential::BootstrapToken => "bootstrapToken",
+            Credential::Webhook => "webhook",
             Credential::Anonymous => "anonymous",
         }
     }

@@ -9,6 +9,7 @@
 //! whoever fetched them.
 
 pub mod record;
+pub mod review;
 pub mod waiting;
 
 use std::collections::HashMap;
@@ -44,11 +45,13 @@ pub trait SyncPort {
     fn shared_get(&self, key: &str) -> Option<(Vec<u8>, Option<u32>)>;
     /// Writes a shared value if its version is still `cas` (any version when `None`).
     fn shared_set(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> bool;
-    /// Starts an HTTP GET through `cluster`; the host's token for its answer, or why not.
+    /// Starts an HTTP call through `cluster` (`body` empty for a GET); the host's token for
+    /// its answer, or why not.
     fn dispatch(
         &mut self,
         cluster: &str,
         headers: &[(String, String)],
+        body: &[u8],
         timeout_ms: u64,
     ) -> Result<u32, String>;
     /// A random number (retry jitter).
@@ -68,6 +71,8 @@ pub enum Wake {
     Keys(usize),
     /// The bundle.
     Bundle,
+    /// The webhook's answer about the token with this SHA-256.
+    Review([u8; 32]),
 }
 
 #[derive(Debug)]
@@ -149,6 +154,8 @@ pub struct SyncEngine {
     engine: Option<Rc<Engine>>,
     sources: Vec<Source>,
     calls: HashMap<u32, Call>,
+    /// The token-review webhook's answers and calls.
+    reviews: review::Reviews,
     /// This worker's name in leases.
     owner: u64,
 }
@@ -160,6 +167,7 @@ impl SyncEngine {
             engine: None,
             sources: Vec::new(),
             calls: HashMap::new(),
+            reviews: review::Reviews::default(),
             owner,
         }
     }
@@ -222,6 +230,7 @@ impl SyncEngine {
         }
         self.engine = Some(Rc::new(engine));
         self.sources = sources;
+        self.reviews.clear();
         for index in 0..self.sources.len() {
             self.adopt_if_newer(port, index);
         }
@@ -256,8 +265,33 @@ impl SyncEngine {
         })
     }
 
+    /// The token-review webhook's answers kept by this worker.
+    pub fn reviews(&self) -> &crate::token::review::ReviewCache {
+        self.reviews.cache()
+    }
+
+    /// Asks the token-review webhook about `token` (see [`review::Reviews::start`]); true
+    /// when an answer is on its way.
+    pub fn review(&mut self, port: &mut dyn SyncPort, token: &str, now: u64) -> bool {
+        let Some(settings) = self
+            .engine
+            .as_ref()
+            .and_then(|e| e.authenticator.review_settings().cloned())
+        else {
+            return false;
+        };
+        self.reviews.start(port, &settings, token, now)
+    }
+
     /// How long a request may wait for this, in milliseconds (0: not at all).
     pub fn wait_ms(&self, wait: Wait) -> u64 {
+        if let Wait::Review(_) = wait {
+            return self
+                .engine
+                .as_ref()
+                .and_then(|e| e.authenticator.review_settings())
+                .map_or(0, |s| s.request_wait_ms);
+        }
         self.source_of(wait)
             .map_or(0, |i| self.sources[i].origin.fetching().wait_ms)
     }
@@ -321,7 +355,7 @@ impl SyncEngine {
         let extra: Vec<(&str, &str)> = etag.map(|tag| ("if-none-match", tag)).into_iter().collect();
         let headers = target.get_headers(&extra);
         let token = port
-            .dispatch(&fetching.cluster, &headers, fetching.timeout_ms)
+            .dispatch(&fetching.cluster, &headers, &[], fetching.timeout_ms)
             .map_err(|why| {
                 port.log(
                     Level::Error,
@@ -353,6 +387,29 @@ impl SyncEngine {
         read_body: impl FnOnce(usize) -> Vec<u8>,
         now: u64,
     ) -> Vec<Wake> {
+        if self.reviews.owns(token) {
+            let settings = self
+                .engine
+                .as_ref()
+                .and_then(|e| e.authenticator.review_settings().cloned());
+            let Some(settings) = settings else {
+                return Vec::new();
+            };
+            let status = answer
+                .headers
+                .iter()
+                .find(|(n, _)| n == ":status")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0);
+            return self.reviews.answer(
+                port,
+                &settings,
+                token,
+                (status, answer.body_size),
+                read_body,
+                now,
+            );
+        }
         let Some(call) = self.calls.remove(&token) else {
             return Vec::new();
         };

@@ -73,14 +73,15 @@ impl Waiting {
         self.waiters.remove(&id);
     }
 
-    /// Whether the request on stream `id`, whose decision needs `wait`, waits. Counts
+    /// Whether the request on stream `id`, whose decision needs `wait`, waits (for a review,
+    /// `review` is the token: its call starts here). Counts
     /// `meshguard.requests.paused` and the refetch demanded or rate-limited.
     pub fn hold(
         &mut self,
         sync: &mut SyncEngine,
         port: &mut dyn SyncPort,
         id: u32,
-        wait: Wait,
+        (wait, review): (Wait, Option<&str>),
         attempt: Attempt,
         now: u64,
     ) -> Hold {
@@ -119,6 +120,11 @@ impl Waiting {
                             return Hold::Decide;
                         }
                     },
+                    Wait::Review(_) => match review {
+                        Some(token) if sync.review(port, token, now) => None,
+                        // No call could start (or an answer came meanwhile): decide now.
+                        _ => return Hold::Decide,
+                    },
                     _ => None,
                 };
                 port.increment("meshguard.requests.paused");
@@ -156,6 +162,7 @@ impl Waiting {
                 let woken = wakes.iter().any(|wake| match (wake, waiter.wait) {
                     (Wake::Keys(i), Wait::Keys { issuer, .. }) => *i == issuer,
                     (Wake::Bundle, Wait::Bundle) => true,
+                    (Wake::Review(done), Wait::Review(wanted)) => done == &wanted,
                     _ => false,
                 });
                 let met = waiter

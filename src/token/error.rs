@@ -148,6 +148,31 @@ pub enum AuthError {
         /// Which token and which peer.
         detail: String,
     },
+    /// The token-review webhook did not authenticate the token.
+    TokenReviewDenied {
+        /// The webhook's `status.error`, if any.
+        detail: String,
+    },
+    /// The token-review webhook could not answer (unreachable, an error, an answer that
+    /// cannot be read, none in time).
+    TokenReviewFailed {
+        /// Why.
+        detail: String,
+        /// Whether the configuration answers 503 (`failurePolicy: unavailable`) or 401.
+        unavailable: bool,
+        /// `Retry-After` of a 503, in seconds.
+        retry_after: u64,
+    },
+    /// The token waits for the webhook's answer (a request that cannot wait gets
+    /// [`AuthError::TokenReviewFailed`]'s reason).
+    TokenReviewPending {
+        /// The token's SHA-256.
+        digest: [u8; 32],
+        /// As in [`AuthError::TokenReviewFailed`].
+        unavailable: bool,
+        /// As in [`AuthError::TokenReviewFailed`].
+        retry_after: u64,
+    },
     /// Several authenticators failed; the first is the reason, the rest are evidence.
     Several {
         /// Each failure, with the authenticator that reported it, in order.
@@ -190,6 +215,15 @@ impl AuthError {
             AuthError::PeerUntrusted { .. } => Reason::PeerUntrusted,
             AuthError::ProxyNotAllowed { .. } => Reason::ProxyNotAllowed,
             AuthError::SenderMismatch { .. } => Reason::SenderMismatch,
+            AuthError::TokenReviewDenied { .. } => Reason::TokenReviewDenied,
+            AuthError::TokenReviewFailed { unavailable, .. }
+            | AuthError::TokenReviewPending { unavailable, .. } => {
+                if *unavailable {
+                    Reason::TokenReviewUnavailable
+                } else {
+                    Reason::TokenReviewFailed
+                }
+            }
             AuthError::Several { errors } => errors
                 .first()
                 .map_or(Reason::TokenMissing, |(_, first)| first.reason()),
@@ -311,6 +345,13 @@ impl fmt::Display for AuthError {
             }
             AuthError::SenderMismatch { detail } => {
                 write!(f, "token used by another workload: {detail}")
+            }
+            AuthError::TokenReviewDenied { detail } => write!(f, "{detail}"),
+            AuthError::TokenReviewFailed { detail, .. } => {
+                write!(f, "the token-review webhook did not answer: {detail}")
+            }
+            AuthError::TokenReviewPending { .. } => {
+                write!(f, "the token-review webhook did not answer in time")
             }
             AuthError::Several { errors } => {
                 for (i, (method, error)) in errors.iter().enumerate() {

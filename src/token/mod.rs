@@ -16,6 +16,7 @@ pub mod jwk;
 pub mod jws;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod mint;
+pub mod review;
 pub mod secret;
 pub mod source;
 mod spki;

@@ -17,6 +17,7 @@ use super::cache::{CacheSettings, NoCache, TokenStore, VerifiedToken};
 use super::claims::{RegisteredClaims, TimePolicy};
 use super::host::HostVerifier;
 use super::jws;
+use super::review::{FailurePolicy, Review, ReviewSettings};
 use super::secret::{looks_like_jwt, SecretTokens};
 use super::source::{extract, TokenSource};
 use super::{Algorithm, AuthError, KeyFingerprint, KeySet};
@@ -105,6 +106,8 @@ pub struct Authenticator {
     secrets: Arc<SecretTokens>,
     /// Static and bootstrap tokens of the bundle in force.
     bundle_secrets: Arc<SecretTokens>,
+    /// The token-review webhook, if configured.
+    review: Option<Arc<ReviewSettings>>,
 }
 
 impl Authenticator {
@@ -125,7 +128,18 @@ impl Authenticator {
             require_tls: false,
             secrets: Arc::default(),
             bundle_secrets: Arc::default(),
+            review: None,
         }
+    }
+
+    /// Sends tokens no other authenticator knows to a token-review webhook.
+    pub fn set_review(&mut self, review: Option<ReviewSettings>) {
+        self.review = review.map(Arc::new);
+    }
+
+    /// The token-review webhook, if configured.
+    pub fn review_settings(&self) -> Option<&Arc<ReviewSettings>> {
+        self.review.as_ref()
     }
 
     /// Static and bootstrap tokens from the configuration.
@@ -228,6 +242,25 @@ impl Authenticator {
         }
     }
 
+    /// The token among those the request carries whose SHA-256 is `digest` (the one a
+    /// review is for).
+    pub fn token_with_digest<K, V>(
+        &self,
+        headers: &[(K, V)],
+        path: &str,
+        digest: &[u8; 32],
+    ) -> Option<String>
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        extract(&self.sources, headers, path)
+            .ok()?
+            .into_iter()
+            .map(|found| found.token.to_string())
+            .find(|token| &super::cache::digest(token) == digest)
+    }
+
     /// The configured token sources.
     pub fn sources(&self) -> &[TokenSource] {
         &self.sources
@@ -276,17 +309,15 @@ impl Authenticator {
         let tokens = extract(&self.sources, headers, path)?;
         let mut first: Option<TokenUser> = None;
         for found in &tokens {
-            let verified = match self.secret_user(&found.token, now)? {
-                Some((credential, user)) => {
-                    check(&user, &RegisteredClaims::default())?;
-                    TokenUser::Secret(credential, user)
-                }
-                None => {
-                    let verified = self.verify_cached(&found.token, now, store)?;
-                    check(&verified.user, &verified.registered)?;
-                    TokenUser::Jwt(verified)
-                }
+            let token = &found.token;
+            let verified = match self.known_token(token, now, store) {
+                Ok(verified) => verified,
+                Err(error) => self.reviewed(token, now, store, error)?,
             };
+            match &verified {
+                TokenUser::Jwt(jwt) => check(&jwt.user, &jwt.registered)?,
+                TokenUser::Secret(_, user) => check(user, &RegisteredClaims::default())?,
+            }
             match &first {
                 None => first = Some(verified),
                 Some(first) if first.user().username != verified.user().username => {
@@ -299,6 +330,61 @@ impl Authenticator {
             }
         }
         first.ok_or(AuthError::TokenMissing)
+    }
+
+    /// What `token` is to the authenticators that answer at once: a static or bootstrap
+    /// token, or a JWT (verified, or taken from `store`).
+    fn known_token<S>(&self, token: &str, now: u64, store: &mut S) -> Result<TokenUser, AuthError>
+    where
+        S: TokenStore + ?Sized,
+    {
+        if let Some((credential, user)) = self.secret_user(token, now)? {
+            return Ok(TokenUser::Secret(credential, user));
+        }
+        self.verify_cached(token, now, store).map(TokenUser::Jwt)
+    }
+
+    /// The token-review webhook, last in the apiserver's order, for a token no other
+    /// authenticator knows (not a JWT, no configured issuer's, no static or bootstrap token).
+    /// Stricter than the apiserver, which asks the webhook after any failure: a token that
+    /// names a configured issuer is that issuer's to judge. `error` stands when there is no
+    /// webhook or the token is not the webhook's; the webhook's answer kept in `store` is
+    /// the user, or [`AuthError::TokenReviewPending`] until there is one.
+    fn reviewed<S>(
+        &self,
+        token: &str,
+        now: u64,
+        store: &mut S,
+        error: AuthError,
+    ) -> Result<TokenUser, AuthError>
+    where
+        S: TokenStore + ?Sized,
+    {
+        let not_ours = matches!(
+            error,
+            AuthError::TokenMalformed { .. }
+                | AuthError::IssuerUnknown { .. }
+                | AuthError::TokenUnknown { .. }
+        );
+        let Some(review) = self.review.as_ref().filter(|_| not_ours) else {
+            return Err(error);
+        };
+        let unavailable = review.failure_policy == FailurePolicy::Unavailable;
+        let retry_after = review.retry_after;
+        match store.review(token, now) {
+            Some(Review::Authenticated(user)) => Ok(TokenUser::Secret(Credential::Webhook, user)),
+            Some(Review::Denied(detail)) => Err(AuthError::TokenReviewDenied { detail }),
+            Some(Review::Failed(detail)) => Err(AuthError::TokenReviewFailed {
+                detail,
+                unavailable,
+                retry_after,
+            }),
+            None => Err(AuthError::TokenReviewPending {
+                digest: super::cache::digest(token),
+                unavailable,
+                retry_after,
+            }),
+        }
     }
 
     /// The static or bootstrap token `token` is, in the apiserver's order (its token file,
