@@ -23,6 +23,24 @@ pub(crate) struct Http {
 }
 
 impl Context for Http {
+    /// The answer to the token review this stream asked for (the proxy delivers it to the
+    /// context that made the call): it settles every request waiting for that token.
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        _num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        super::root::call_answered(
+            &self.worker,
+            &self.metrics,
+            self.context_id,
+            (token_id, body_size),
+            now_ms().unwrap_or_default(),
+        );
+    }
+
     /// The stream ended (answered, or the client went away): it waits no more. The root may
     /// be mid-call into this stream, so the worker is borrowed only if free; a waiter left
     /// behind is dropped when the root finds its context gone.

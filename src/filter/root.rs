@@ -60,34 +60,80 @@ impl Root {
             last_now_ms: Cell::new(0),
         }
     }
+}
 
-    /// Decides again the waiting requests that `wakes` may settle, and those whose wait ran
-    /// out.
-    fn settle(&self, wakes: &[Wake], now: u64) {
-        let due: Vec<(u32, Attempt)> = {
-            let mut worker = self.worker.borrow_mut();
-            let worker = &mut *worker;
-            let mut metrics = self.metrics.borrow_mut();
-            let port = HostPort {
-                metrics: &mut metrics,
-            };
-            worker.waiting.due(&worker.sync, &port, wakes, now)
+/// Decides again the waiting requests that `wakes` may settle, and those whose wait ran out;
+/// then gives the host back `own_context`, the context whose callback this is.
+pub(crate) fn settle(
+    worker: &RefCell<Worker>,
+    metrics: &RefCell<Metrics>,
+    own_context: u32,
+    wakes: &[Wake],
+    now: u64,
+) {
+    let due: Vec<(u32, Attempt)> = {
+        let mut worker = worker.borrow_mut();
+        let worker = &mut *worker;
+        let mut metrics = metrics.borrow_mut();
+        let port = HostPort {
+            metrics: &mut metrics,
         };
-        for (id, attempt) in due {
-            if hostcalls::set_effective_context(id).is_err() {
-                continue; // the stream is gone
-            }
-            if decide(&self.worker, &self.metrics, id, attempt) == Outcome::Continue {
-                if let Err(status) = abi::resume_http_request() {
-                    log(
-                        LogLevel::Warn,
-                        &format!("meshguard: cannot resume request {id}: status {status}"),
-                    );
-                }
+        worker.waiting.due(&worker.sync, &port, wakes, now)
+    };
+    for (id, attempt) in due {
+        if hostcalls::set_effective_context(id).is_err() {
+            continue; // the stream is gone
+        }
+        if decide(worker, metrics, id, attempt) == Outcome::Continue {
+            if let Err(status) = abi::resume_http_request() {
+                log(
+                    LogLevel::Warn,
+                    &format!("meshguard: cannot resume request {id}: status {status}"),
+                );
             }
         }
-        let _ = hostcalls::set_effective_context(self.context_id);
     }
+    let _ = hostcalls::set_effective_context(own_context);
+}
+
+/// The answer to one of this worker's HTTP calls, delivered to the context that made it (the
+/// root for fetches, a stream for the token review it asked for): handed to the sync engine,
+/// and the requests it settles decided again. Taken whatever the clock says (`now` is the
+/// caller's best time): the call is in flight until then.
+pub(crate) fn call_answered(
+    worker: &RefCell<Worker>,
+    metrics: &RefCell<Metrics>,
+    own_context: u32,
+    (token_id, body_size): (u32, usize),
+    now: u64,
+) {
+    let headers: Vec<(String, String)> = hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
+        .collect();
+    let wakes = {
+        let mut metrics = metrics.borrow_mut();
+        let mut port = HostPort {
+            metrics: &mut metrics,
+        };
+        worker.borrow_mut().sync.on_response(
+            &mut port,
+            token_id,
+            Answer {
+                headers: &headers,
+                body_size,
+            },
+            |size| {
+                hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, size)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default()
+            },
+            now,
+        )
+    };
+    settle(worker, metrics, own_context, &wakes, now);
 }
 
 impl Root {
@@ -161,37 +207,15 @@ impl Context for Root {
         body_size: usize,
         _num_trailers: usize,
     ) {
-        // A response must be taken whatever the clock says (the fetch is in flight until
-        // then); without a clock it is timed at the last time seen.
+        // Without a clock the answer is timed at the last time seen.
         let now = self.clock();
-        let headers: Vec<(String, String)> =
-            hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
-                .collect();
-        let wakes = {
-            let mut metrics = self.metrics.borrow_mut();
-            let mut port = HostPort {
-                metrics: &mut metrics,
-            };
-            self.worker.borrow_mut().sync.on_response(
-                &mut port,
-                token_id,
-                Answer {
-                    headers: &headers,
-                    body_size,
-                },
-                |size| {
-                    hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, size)
-                        .ok()
-                        .flatten()
-                        .unwrap_or_default()
-                },
-                now,
-            )
-        };
-        self.settle(&wakes, now);
+        call_answered(
+            &self.worker,
+            &self.metrics,
+            self.context_id,
+            (token_id, body_size),
+            now,
+        );
     }
 }
 
@@ -339,7 +363,7 @@ impl RootContext for Root {
                     log(
                         LogLevel::Critical,
                         "meshguard: the host refused a tick period; remote keys and bundles \
-                         cannot be fetched",
+                         cannot be fetched, nor waits for token reviews ended",
                     );
                     return false;
                 }
@@ -372,7 +396,7 @@ impl RootContext for Root {
             };
             self.worker.borrow_mut().sync.tick(&mut port, now)
         };
-        self.settle(&wakes, now);
+        settle(&self.worker, &self.metrics, self.context_id, &wakes, now);
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {

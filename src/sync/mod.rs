@@ -177,9 +177,14 @@ impl SyncEngine {
         self.engine.as_ref()
     }
 
-    /// Whether the configuration in force fetches anything.
+    /// Whether the configuration in force calls out: fetches remote keys or a bundle, or
+    /// reviews tokens (the tick then also ends the waits for reviews).
     pub fn has_sources(&self) -> bool {
         !self.sources.is_empty()
+            || self
+                .engine
+                .as_ref()
+                .is_some_and(|e| e.authenticator.review_settings().is_some())
     }
 
     /// Whether any source is of this kind (`keys`, `bundle`).

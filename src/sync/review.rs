@@ -37,8 +37,8 @@ impl<S: TokenStore + ?Sized> TokenStore for Reviewed<'_, S> {
 #[derive(Debug, Default)]
 pub struct Reviews {
     cache: ReviewCache,
-    /// Call token → the digest of the token under review.
-    calls: HashMap<u32, TokenDigest>,
+    /// Call token → the digest of the token under review, and when the call started.
+    calls: HashMap<u32, (TokenDigest, u64)>,
 }
 
 impl Reviews {
@@ -71,7 +71,11 @@ impl Reviews {
         if self.cache.get_digest(&key, now_ms / 1000).is_some() {
             return false;
         }
-        if self.calls.values().any(|k| *k == key) {
+        // A call is made by the stream that first needed it, and the proxy cancels it if that
+        // stream goes away: one that has had its timeout and a second more is given up.
+        let lost_before = now_ms.saturating_sub(settings.timeout_ms.saturating_add(1000));
+        self.calls.retain(|_, (_, started)| *started >= lost_before);
+        if self.calls.values().any(|(k, _)| *k == key) {
             return true;
         }
         match port.dispatch(
@@ -81,7 +85,7 @@ impl Reviews {
             settings.timeout_ms,
         ) {
             Ok(call) => {
-                self.calls.insert(call, key);
+                self.calls.insert(call, (key, now_ms));
                 port.increment("meshguard.webhook.calls");
                 true
             }
@@ -111,7 +115,7 @@ impl Reviews {
         read_body: impl FnOnce(usize) -> Vec<u8>,
         now_ms: u64,
     ) -> Vec<Wake> {
-        let Some(key) = self.calls.remove(&call) else {
+        let Some((key, _)) = self.calls.remove(&call) else {
             return Vec::new();
         };
         let review = if status == 0 {

@@ -149,13 +149,16 @@ pub fn start_wsgi_upstream(dir: &Path) -> (Process, u16) {
     start_script_upstream(dir, "envoy/wsgi_upstream.py")
 }
 
-fn start_script_upstream(dir: &Path, script: &str) -> (Process, u16) {
+/// A Python server of the repository (`envoy/*.py`, taking its port as its argument) on a
+/// fresh loopback port, logging to `<script name>.log` in `dir`.
+pub fn start_script_upstream(dir: &Path, script: &str) -> (Process, u16) {
     let port = free_port();
     let script = root().join(script);
+    let log = format!("{}.log", script.file_stem().unwrap().to_str().unwrap());
     let process = spawn(
         Path::new("python3"),
         &[script.to_str().unwrap(), &port.to_string()],
-        dir.join("upstream.log"),
+        dir.join(log),
     );
     wait_for_port(port, Duration::from_secs(15));
     (process, port)
