@@ -242,7 +242,12 @@ fn every_field() -> Value {
             "bootstrapTokens": [{"tokenID": "abcdef", "secretSHA256": "0000000000000000000000000000000000000000000000000000000000000000",
                                  "expiration": "2030-01-01T00:00:00Z",
                                  "usages": ["authentication"],
-                                 "authExtraGroups": ["system:bootstrappers:x"]}]
+                                 "authExtraGroups": ["system:bootstrappers:x"]}],
+            "webhook": {"cluster": "authn", "url": "https://authn.example.com/review",
+                        "audiences": ["meshguard"], "cacheTTLSeconds": 120,
+                        "failurePolicy": "unavailable", "retryAfterSeconds": 5,
+                        "timeoutMs": 5000, "requestWaitMs": 3000,
+                        "maxResponseBytes": 65536}
         },
         "authorization": {
             "requestMapping": {"mode": "service", "apiPrefixes": ["api"],
@@ -477,6 +482,10 @@ fn the_schema_names_exactly_the_fields_the_parser_accepts() {
         ),
         ("/authentication/staticTokens/0", &defs["staticToken"]),
         ("/authentication/bootstrapTokens/0", &defs["bootstrapToken"]),
+        (
+            "/authentication/webhook",
+            &defs["authentication"]["properties"]["webhook"],
+        ),
     ];
     let mut checked = BTreeSet::new();
     for (pointer, schema_at) in objects {
@@ -505,7 +514,7 @@ fn the_schema_names_exactly_the_fields_the_parser_accepts() {
         .flat_map(|o| o["properties"].as_object().unwrap().keys().cloned())
         .collect();
     assert_eq!(expected_names(&error.message), variants, "{error}");
-    assert_eq!(checked.len(), 28);
+    assert_eq!(checked.len(), 29);
     // The example reaches every object: no object schema is left unchecked.
     let mut objects_in_schema = 0;
     count_objects(&schema, &mut objects_in_schema);

@@ -163,7 +163,7 @@ impl AuthenticationConfig {
         if order.is_empty() {
             return Err(ConfigError::new(
                 format!("{path}.jwt"),
-                "at least one authenticator is required (jwt, staticTokens, bootstrapTokens, \
+                "at least one authenticator is required (jwt, staticTokens, bootstrapTokens, webhook, \
                  spiffe, x509 or frontProxy)",
             ));
         }
