@@ -525,21 +525,6 @@ fn the_module_reads_the_peer_from_the_connection() {
 }
 
 #[test]
-fn the_connection_is_not_asked_when_only_tokens_are_configured() {
-    let mut host = Host::new();
-    host.set_time(NOW);
-    assert!(host.start(&demo_plugin_config().to_string()));
-    let before = host.state().calls.len();
-    let auth = format!("Bearer {}", sa_token(sa("frontend", "web")));
-    assert_eq!(
-        host.request("POST", "/orders", &[("authorization", &auth)])
-            .status(),
-        200
-    );
-    assert!(!host.state().calls[before..].contains(&"proxy_get_property"));
-}
-
-#[test]
 fn a_bundle_update_revokes_its_static_tokens() {
     let mut config = demo_plugin_config();
     let bundle = config["authorization"]["bundle"].clone();

@@ -159,19 +159,7 @@ fn respond(
 
 /// The status a request with `token` gets from the engine in force.
 fn status_with(sync: &SyncEngine, token: &str) -> u16 {
-    let header = format!("Bearer {token}");
-    let verdict = sync.engine().unwrap().decide(
-        &HttpRequest {
-            method: "POST",
-            target: "/orders",
-            headers: &[("authorization", &header)],
-            workload: &Workload::in_namespace("orders"),
-            tls: None,
-            peer: None,
-        },
-        NOW,
-    );
-    match verdict.action {
+    match decide_reviewed(sync, token, T0).action {
         Action::Respond(reply) => reply.status,
         Action::Continue { .. } => 200,
     }
@@ -784,7 +772,8 @@ fn review(status: Value) -> Vec<u8> {
         .into_bytes()
 }
 
-/// One request with `token` through the sync engine's answers, as the filter decides it.
+/// One request with `token` at `now_ms`, decided by the engine in force with the sync
+/// engine's review answers, as the filter decides it.
 fn decide_reviewed(sync: &SyncEngine, token: &str, now_ms: u64) -> meshguard::decision::Verdict {
     let header = format!("Bearer {token}");
     let mut store = meshguard::sync::review::Reviewed {

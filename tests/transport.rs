@@ -200,7 +200,8 @@ fn the_module_reads_tls_from_the_connection_and_refuses_plaintext_tokens() {
         4
     );
 
-    // Without the option the attribute is not even asked for.
+    // Without the option the attribute is not even asked for; nor, with only tokens
+    // configured (no spiffe, x509 or frontProxy), is the peer certificate.
     let mut host = Host::new();
     host.set_time(NOW);
     assert!(host.start(&config(None).to_string()));

@@ -122,18 +122,9 @@ impl AuthenticationConfig {
 }
 
 fn review_settings(config: &WebhookConfig, path: &str) -> Result<ReviewSettings, ConfigError> {
-    let ranged =
-        |field: &str, value: Option<u64>, default: u64, range: std::ops::RangeInclusive<u64>| {
-            let value = value.unwrap_or(default);
-            if range.contains(&value) {
-                Ok(value)
-            } else {
-                Err(ConfigError::new(
-                    format!("{path}.{field}"),
-                    format!("{value} is outside {}..={}", range.start(), range.end()),
-                ))
-            }
-        };
+    let ranged = |field: &str, value: Option<u64>, default: u64, range| {
+        super::remote::bounded(path, field, value, default, range)
+    };
     if config.cluster.is_empty() {
         return Err(ConfigError::new(
             format!("{path}.cluster"),

@@ -12,7 +12,7 @@ use crate::remote::{
 use crate::token::KeySet;
 
 /// A number with a default and an allowed range.
-fn bounded(
+pub(super) fn bounded(
     path: &str,
     field: &str,
     value: Option<u64>,

@@ -575,37 +575,41 @@ pub fn with_http2_upstream(yaml: &str) -> String {
 
 /// A self-signed certificate for 127.0.0.1 in `dir`: (certificate, key) file names.
 pub fn certificate(dir: &std::path::Path) -> (String, String) {
-    let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
-    let status = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-        ])
-        .args([
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-days",
-            "1",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl makes a test certificate");
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
+    let (cert, key) = (path_in(dir, "tls.crt"), path_in(dir, "tls.key"));
+    self_signed(
+        &cert,
+        &key,
+        "/CN=127.0.0.1",
+        &["-addext", "subjectAltName=IP:127.0.0.1"],
     );
-    (cert.display().to_string(), key.display().to_string())
+    (cert, key)
+}
+
+/// A self-signed P-256 certificate, valid a day, written to `cert` and `key`.
+fn self_signed(cert: &str, key: &str, subject: &str, extra: &[&str]) {
+    new_key(&["-x509", "-days", "1"], subject, key, cert, extra);
+}
+
+/// `openssl req` with a new P-256 key for `subject` written to `key`, and `out` (a
+/// certificate with `-x509`, else a signing request).
+fn new_key(mode: &[&str], subject: &str, key: &str, out: &str, extra: &[&str]) {
+    let mut args = vec!["req"];
+    args.extend_from_slice(mode);
+    args.extend_from_slice(&[
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-subj",
+        subject,
+        "-keyout",
+        key,
+        "-out",
+        out,
+    ]);
+    args.extend_from_slice(extra);
+    openssl(&args);
 }
 
 /// The shipped Envoy configuration with its listener terminating TLS with `cert` and `key`.
@@ -637,26 +641,9 @@ fn openssl(args: &[&str]) {
 /// A test CA for client certificates (`ca.crt`, `ca.key` in `dir`): what a listener's
 /// `validation_context` trusts.
 pub fn client_ca(dir: &std::path::Path) -> String {
-    let (cert, key) = (dir.join("ca.crt"), dir.join("ca.key"));
-    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-subj",
-        "/CN=meshguard test client CA",
-        "-days",
-        "1",
-        "-keyout",
-        key,
-        "-out",
-        cert,
-    ]);
-    cert.to_owned()
+    let (cert, key) = (path_in(dir, "ca.crt"), path_in(dir, "ca.key"));
+    self_signed(&cert, &key, "/CN=meshguard test client CA", &[]);
+    cert
 }
 
 /// A client certificate named `name` signed by the CA in `dir` (made by [`client_ca`]), with
@@ -670,21 +657,7 @@ pub fn client_certificate(
 ) -> (String, String) {
     let path = |ext: &str| dir.join(format!("{name}.{ext}")).display().to_string();
     let (cert, key, csr, ext) = (path("crt"), path("key"), path("csr"), path("ext"));
-    openssl(&[
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-subj",
-        subject,
-        "-keyout",
-        &key,
-        "-out",
-        &csr,
-    ]);
+    new_key(&["-new"], subject, &key, &csr, &[]);
     let extensions = match san {
         Some(san) => format!("subjectAltName={san}\nextendedKeyUsage=clientAuth\n"),
         None => "extendedKeyUsage=clientAuth\n".to_owned(),
