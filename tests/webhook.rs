@@ -226,3 +226,34 @@ fn real_envoy_reviews_tokens_through_a_cluster() {
     assert_eq!(stat(envoy.admin, "meshguard.webhook.calls"), 4);
     assert_eq!(stat(envoy.admin, "meshguard.webhook.failed"), 1);
 }
+
+#[test]
+fn a_dry_run_holds_nothing_but_asks_for_the_review() {
+    let mut host = Host::new();
+    host.set_time(NOW);
+    host.state_mut().clusters = vec![CLUSTER.into()];
+    let mut config = config("https://authn.example.com/apis/review", "deny");
+    config["mode"] = json!("dryRun");
+    assert!(host.start(&config.to_string()), "{:?}", host.state().logs);
+    let auth = bearer("jane-opaque-token");
+    let first = host.request("POST", "/orders", &[("authorization", &auth)]);
+    assert_eq!(first.status(), 200, "a dry run lets it through");
+    assert_eq!(
+        first.upstream_header("x-meshguard-decision"),
+        ["deny:token_review_failed"]
+    );
+    // The review is asked for on the next tick, by the root context.
+    assert!(host.state().http_calls.is_empty());
+    host.tick(100);
+    assert_eq!(only_call(&host).context_id, host.root_id);
+    answer(
+        &mut host,
+        200,
+        &[],
+        &review(json!({"authenticated": true, "user": {"username": "jane",
+            "groups": ["operators"]}})),
+    );
+    let next = host.request("POST", "/orders", &[("authorization", &auth)]);
+    assert_eq!(next.upstream_header("x-meshguard-decision"), ["allow"]);
+    assert_eq!(next.upstream_header("x-remote-user"), ["jane"]);
+}

@@ -349,16 +349,26 @@ pub(crate) fn decide(
             metrics.add("meshguard.signatures.host_failed", failed);
         }
     }
-    if let Some(wait) = verdict.wait.filter(|_| engine.mode == Mode::Enforce) {
-        let review = verdict.review.as_deref();
-        if hold(worker, metrics, context_id, (wait, review), attempt, now) {
-            return Outcome::Held;
+    let review = verdict.review.as_deref();
+    match verdict.wait {
+        Some(wait) if engine.mode == Mode::Enforce => {
+            if hold(worker, metrics, context_id, (wait, review), attempt, now) {
+                return Outcome::Held;
+            }
+            if matches!(attempt, Attempt::Expired) {
+                metrics
+                    .borrow_mut()
+                    .increment("meshguard.requests.wait_expired");
+            }
         }
-        if matches!(attempt, Attempt::Expired) {
-            metrics
-                .borrow_mut()
-                .increment("meshguard.requests.wait_expired");
+        // A dry run holds nothing, but asks for the review (on the next tick, from the root:
+        // this stream will be gone): later requests with the token are decided on its answer.
+        Some(_) => {
+            if let Some(token) = review {
+                worker.borrow_mut().sync.review_later(token);
+            }
         }
+        None => {}
     }
     match apply(metrics, &verdict, engine.forwarding.filter_state) {
         Action::Continue => Outcome::Continue,

@@ -244,6 +244,13 @@ impl SyncEngine {
     /// One tick: adopt what other workers fetched, start the fetches that are due, and
     /// report which waits may now be settled.
     pub fn tick(&mut self, port: &mut dyn SyncPort, now: u64) -> Vec<Wake> {
+        if let Some(settings) = self
+            .engine
+            .as_ref()
+            .and_then(|e| e.authenticator.review_settings().cloned())
+        {
+            self.reviews.start_queued(port, &settings, now);
+        }
         let mut wakes = Vec::new();
         for index in 0..self.sources.len() {
             if self.adopt_if_newer(port, index) {
@@ -286,6 +293,12 @@ impl SyncEngine {
             return false;
         };
         self.reviews.start(port, &settings, token, now)
+    }
+
+    /// Asks for a review of `token` on the next tick, from the root context: for a request
+    /// that does not wait for it (a dry run), whose stream may be gone when the answer comes.
+    pub fn review_later(&mut self, token: &str) {
+        self.reviews.queue(token);
     }
 
     /// How long a request may wait for this, in milliseconds (0: not at all).

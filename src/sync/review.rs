@@ -39,7 +39,13 @@ pub struct Reviews {
     cache: ReviewCache,
     /// Call token → the digest of the token under review, and when the call started.
     calls: HashMap<u32, (TokenDigest, u64)>,
+    /// Tokens to review on the next tick (from the root context, whose calls outlive any
+    /// stream): those of requests that did not wait (a dry run).
+    queued: Vec<String>,
 }
+
+/// Most tokens queued for the next tick; beyond, they wait for a later request.
+pub const MAX_QUEUED: usize = 256;
 
 impl Reviews {
     /// The answers kept.
@@ -51,6 +57,26 @@ impl Reviews {
     pub fn clear(&mut self) {
         self.cache = ReviewCache::default();
         self.calls.clear();
+        self.queued.clear();
+    }
+
+    /// Asks for a review of `token` on the next tick: for a request that does not wait.
+    pub fn queue(&mut self, token: &str) {
+        if self.queued.len() < MAX_QUEUED && !self.queued.iter().any(|t| t == token) {
+            self.queued.push(token.to_owned());
+        }
+    }
+
+    /// Starts the queued reviews (the root's tick).
+    pub fn start_queued(
+        &mut self,
+        port: &mut dyn SyncPort,
+        settings: &ReviewSettings,
+        now_ms: u64,
+    ) {
+        for token in std::mem::take(&mut self.queued) {
+            self.start(port, settings, &token, now_ms);
+        }
     }
 
     /// Whether `call` is one of these calls.
