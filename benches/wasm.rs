@@ -122,6 +122,22 @@ fn operators(tokens: &[(&str, String)]) {
             host.operators() - before
         );
     }
+    // A mesh call without a token, allowed as the SPIFFE identity of its peer certificate
+    // (three connection attributes read, no token, no cache).
+    {
+        let mut spiffe = hit.clone();
+        spiffe["authentication"]["spiffe"] = json!({"trustDomains": ["cluster.local"]});
+        let mut host = start(Host::metered(), &spiffe, ForeignCrypto::Absent);
+        host.set_property(&["connection", "mtls"], &[1]);
+        host.set_property(
+            &["connection", "uri_san_peer_certificate"],
+            b"spiffe://cluster.local/ns/frontend/sa/web",
+        );
+        assert_eq!(host.request("GET", "/orders/42", &[]).status(), 200);
+        let before = host.operators();
+        assert_eq!(host.request("GET", "/orders/42", &[]).status(), 200);
+        println!("wasm_operators/spiffe/allow: {}", host.operators() - before);
+    }
     // The same miss with the IdP's rules and mappings as CEL (the documentation's shapes):
     // what the expressions cost on a cache miss (a hit never runs them).
     let mut cel = miss.clone();
