@@ -81,18 +81,6 @@ pub struct PeerAuthentication {
     pub sender_constraint: bool,
 }
 
-impl Default for PeerAuthentication {
-    fn default() -> Self {
-        PeerAuthentication {
-            order: vec![Method::Token],
-            spiffe: None,
-            x509: None,
-            front_proxy: None,
-            sender_constraint: false,
-        }
-    }
-}
-
 /// What the filter must read of the connection for the authenticators configured.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Needs {

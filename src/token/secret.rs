@@ -281,11 +281,6 @@ impl SecretTokens {
         self.statics.is_empty() && self.bootstrap.is_empty()
     }
 
-    /// How many static and bootstrap tokens there are.
-    pub fn counts(&self) -> (usize, usize) {
-        (self.statics.len(), self.bootstrap.len())
-    }
-
     /// The user `token` is, if it is one of these tokens. `None` when it is not (it may be a
     /// JWT); an error for a bootstrap token whose ID is here but whose secret does not match,
     /// that has expired at `now`, or that is not for authentication.
