@@ -479,7 +479,9 @@ impl Engine {
         Ok((attributes, decision))
     }
 
-    /// A 401 (or a 503 while the keys are not there yet) for an authentication failure.
+    /// A 401 for an authentication failure, or a 503 when the caller is not at fault (keys not
+    /// there yet, a token-review webhook that cannot answer under `failurePolicy:
+    /// unavailable`).
     fn auth_failed(&self, record: DecisionRecord, error: &AuthError, rewrite: Rewrite) -> Verdict {
         let reply = match error.reason() {
             // No key set yet: the token may be good; the caller is not at fault.
@@ -490,13 +492,11 @@ impl Engine {
                     | AuthError::TokenReviewPending { retry_after, .. } => Some(*retry_after),
                     _ => None,
                 });
-                let mut reply = response::unavailable(error.reason(), &error.to_string());
-                for (name, value) in &mut reply.headers {
-                    if name == "retry-after" {
-                        *value = retry_after.unwrap_or(1).to_string();
-                    }
-                }
-                reply
+                response::unavailable_after(
+                    error.reason(),
+                    &error.to_string(),
+                    retry_after.unwrap_or(1),
+                )
             }
             _ => match self.dialect() {
                 response::Dialect::Kubernetes => {

@@ -229,8 +229,13 @@ pub fn bad_request(message: &str) -> LocalReply {
 /// 503 while a key set or the first bundle is not available: the caller is not at fault, and
 /// `Retry-After` invites a retry (Envoy's and Istio's retry policies retry 503 by default).
 pub fn unavailable(reason: Reason, message: &str) -> LocalReply {
+    unavailable_after(reason, message, 1)
+}
+
+/// A 503 whose `Retry-After` is `seconds`.
+pub fn unavailable_after(reason: Reason, message: &str, seconds: u64) -> LocalReply {
     let mut headers = json_headers();
-    headers.push(("retry-after".to_owned(), "1".to_owned()));
+    headers.push(("retry-after".to_owned(), seconds.to_string()));
     LocalReply {
         status: 503,
         headers,
