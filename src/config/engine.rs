@@ -14,7 +14,7 @@ use crate::request_info::{
 use crate::request_info::{params, MethodOverride};
 
 /// An HTTP header name: a non-empty RFC 9110 token.
-fn header_name(path: &str, name: &str) -> Result<String, ConfigError> {
+pub(super) fn header_name(path: &str, name: &str) -> Result<String, ConfigError> {
     if params::is_token(name) {
         Ok(name.to_ascii_lowercase())
     } else {

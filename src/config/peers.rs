@@ -4,22 +4,12 @@
 use super::schema::{AuthenticationConfig, FrontProxyConfig};
 use super::ConfigError;
 use crate::peer::{FrontProxy, Method, PeerAuthentication, Spiffe, X509};
-use crate::request_info::params;
 
 fn header_names(path: &str, names: &[String]) -> Result<Vec<String>, ConfigError> {
     names
         .iter()
         .enumerate()
-        .map(|(i, name)| {
-            if params::is_token(name) {
-                Ok(name.to_ascii_lowercase())
-            } else {
-                Err(ConfigError::new(
-                    format!("{path}[{i}]"),
-                    format!("{name:?} is not a valid header name"),
-                ))
-            }
-        })
+        .map(|(i, name)| super::engine::header_name(&format!("{path}[{i}]"), name))
         .collect()
 }
 

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use super::x509::DistinguishedName;
 use crate::identity::UserInfo;
-use crate::request_info::params::path_unescape;
+use crate::request_info::params::{header_name_starts_with, path_unescape, same_header_name};
 use crate::token::AuthError;
 
 /// The request-header authenticator, compiled.
@@ -126,7 +126,6 @@ impl FrontProxy {
     /// Whether a request header is one this authenticator reads (so one the upstream must
     /// not receive as the caller sent it).
     pub fn reads(&self, name: &str) -> bool {
-        use crate::request_info::params::{header_name_starts_with, same_header_name};
         self.username_headers
             .iter()
             .chain(&self.uid_headers)

@@ -26,6 +26,7 @@ use crate::remote::{
     BundleSource, Demand, FetchError, FetchState, FetchedResponse, Fetching, HttpTarget,
     KeysLocation, RemoteKeys,
 };
+use crate::token::review::ReviewSettings;
 use crate::token::KeySet;
 
 /// How loud a line the sync engine logs is.
@@ -180,11 +181,7 @@ impl SyncEngine {
     /// Whether the configuration in force calls out: fetches remote keys or a bundle, or
     /// reviews tokens (the tick then also ends the waits for reviews).
     pub fn has_sources(&self) -> bool {
-        !self.sources.is_empty()
-            || self
-                .engine
-                .as_ref()
-                .is_some_and(|e| e.authenticator.review_settings().is_some())
+        !self.sources.is_empty() || self.review_settings().is_some()
     }
 
     /// Whether any source is of this kind (`keys`, `bundle`).
@@ -244,11 +241,7 @@ impl SyncEngine {
     /// One tick: adopt what other workers fetched, start the fetches that are due, and
     /// report which waits may now be settled.
     pub fn tick(&mut self, port: &mut dyn SyncPort, now: u64) -> Vec<Wake> {
-        if let Some(settings) = self
-            .engine
-            .as_ref()
-            .and_then(|e| e.authenticator.review_settings().cloned())
-        {
+        if let Some(settings) = self.review_settings() {
             self.reviews.start_queued(port, &settings, now);
         }
         let mut wakes = Vec::new();
@@ -277,6 +270,13 @@ impl SyncEngine {
         })
     }
 
+    /// The token-review webhook of the configuration in force.
+    fn review_settings(&self) -> Option<Arc<ReviewSettings>> {
+        self.engine
+            .as_ref()
+            .and_then(|e| e.authenticator.review_settings().cloned())
+    }
+
     /// The token-review webhook's answers kept by this worker.
     pub fn reviews(&self) -> &crate::token::review::ReviewCache {
         self.reviews.cache()
@@ -285,11 +285,7 @@ impl SyncEngine {
     /// Asks the token-review webhook about `token` (see [`review::Reviews::start`]); true
     /// when an answer is on its way.
     pub fn review(&mut self, port: &mut dyn SyncPort, token: &str, now: u64) -> bool {
-        let Some(settings) = self
-            .engine
-            .as_ref()
-            .and_then(|e| e.authenticator.review_settings().cloned())
-        else {
+        let Some(settings) = self.review_settings() else {
             return false;
         };
         self.reviews.start(port, &settings, token, now)
@@ -304,11 +300,7 @@ impl SyncEngine {
     /// How long a request may wait for this, in milliseconds (0: not at all).
     pub fn wait_ms(&self, wait: Wait) -> u64 {
         if let Wait::Review(_) = wait {
-            return self
-                .engine
-                .as_ref()
-                .and_then(|e| e.authenticator.review_settings())
-                .map_or(0, |s| s.request_wait_ms);
+            return self.review_settings().map_or(0, |s| s.request_wait_ms);
         }
         self.source_of(wait)
             .map_or(0, |i| self.sources[i].origin.fetching().wait_ms)
@@ -406,11 +398,7 @@ impl SyncEngine {
         now: u64,
     ) -> Vec<Wake> {
         if self.reviews.owns(token) {
-            let settings = self
-                .engine
-                .as_ref()
-                .and_then(|e| e.authenticator.review_settings().cloned());
-            let Some(settings) = settings else {
+            let Some(settings) = self.review_settings() else {
                 return Vec::new();
             };
             let status = answer
